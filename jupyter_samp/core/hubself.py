@@ -1,0 +1,34 @@
+"""What the hub answers when a message is addressed to its own client.
+
+The hub subscribes to ``samp.app.ping`` and to ``x-samp.query.by-meta``
+(and its promoted name ``samp.query.by-meta``), and answers them here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jupyter_samp.core.model import error_response, ok_response
+
+if TYPE_CHECKING:
+    from jupyter_samp.core.router import Registry
+
+
+def answer_as_hub(registry: Registry, message: dict[str, Any]) -> dict[str, Any]:
+    """Return the hub's response to a call addressed to the hub itself."""
+    mtype = message["samp.mtype"]
+    params = message.get("samp.params") or {}
+    if mtype == "samp.app.ping":
+        return ok_response()
+    if mtype in ("x-samp.query.by-meta", "samp.query.by-meta"):
+        return _query_by_meta(registry, params)
+    return error_response(f"The hub does not handle {mtype}")
+
+
+def _query_by_meta(registry: Registry, params: dict[str, Any]) -> dict[str, Any]:
+    key, value = params.get("key"), params.get("value")
+    if not isinstance(key, str) or not isinstance(value, str):
+        return error_response("query.by-meta needs string parameters key and value")
+    records = [registry.hub, *registry.clients()]
+    ids = [record.public_id for record in records if record.metadata.get(key) == value]
+    return ok_response({"ids": ids})

@@ -1,0 +1,299 @@
+"""An XML-RPC codec restricted to what SAMP carries.
+
+Output is strict: only ``<string>``, ``<array>`` and ``<struct>`` values (plus
+the ``<int>`` fault code XML-RPC requires), with CR written as ``&#13;`` so it
+survives XML line-end normalisation. Input is tolerant where other
+implementations are known to stray: bare ``<value>text</value>`` strings, and
+``<int>``/``<i4>``/``<double>``/``<boolean>`` turned into their SAMP string
+forms. Anything else (``<nil/>``, ``<base64>``, dates, a DOCTYPE, unknown
+elements, malformed XML) raises :class:`~jupyter_samp.errors.ProtocolError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+from xml.parsers import expat
+
+from jupyter_samp.core.values import MAX_DEPTH
+from jupyter_samp.errors import InvalidValueError, ProtocolError
+
+
+class Fault(NamedTuple):
+    """An XML-RPC fault: ``faultCode`` and ``faultString``."""
+
+    code: int
+    string: str
+
+
+# ---------------------------------------------------------------- encoding
+
+_PROLOG = "<?xml version='1.0'?>\n"
+
+
+def _escape(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+def _encode_value(value: Any, out: list[str], depth: int = 0) -> None:
+    if isinstance(value, str):
+        out.append("<value><string>")
+        out.append(_escape(value))
+        out.append("</string></value>")
+    elif isinstance(value, dict):
+        _check_depth(depth)
+        out.append("<value><struct>")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidValueError(f"cannot encode map key {key!r}: keys are strings")
+            out.append("<member><name>")
+            out.append(_escape(key))
+            out.append("</name>")
+            _encode_value(item, out, depth + 1)
+            out.append("</member>")
+        out.append("</struct></value>")
+    elif isinstance(value, (list, tuple)):
+        _check_depth(depth)
+        out.append("<value><array><data>")
+        for item in value:
+            _encode_value(item, out, depth + 1)
+        out.append("</data></array></value>")
+    else:
+        raise InvalidValueError(f"cannot encode {type(value).__name__} {value!r} as a SAMP value")
+
+
+def _check_depth(depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise InvalidValueError(f"value nested more than {MAX_DEPTH} levels deep")
+
+
+def encode_call(method: str, params: list[Any] | tuple[Any, ...]) -> bytes:
+    """Encode an XML-RPC ``methodCall``.
+
+    Raises
+    ------
+    InvalidValueError
+        If a parameter is not a SAMP value.
+    """
+    out = [_PROLOG, "<methodCall><methodName>", _escape(method), "</methodName><params>"]
+    for param in params:
+        out.append("<param>")
+        _encode_value(param, out)
+        out.append("</param>")
+    out.append("</params></methodCall>\n")
+    return "".join(out).encode("utf-8")
+
+
+def encode_response(value: Any) -> bytes:
+    """Encode a successful XML-RPC ``methodResponse`` holding one SAMP value.
+
+    Raises
+    ------
+    InvalidValueError
+        If ``value`` is not a SAMP value.
+    """
+    out = [_PROLOG, "<methodResponse><params><param>"]
+    _encode_value(value, out)
+    out.append("</param></params></methodResponse>\n")
+    return "".join(out).encode("utf-8")
+
+
+def encode_fault(code: int, message: str) -> bytes:
+    """Encode an XML-RPC fault with exactly ``faultCode`` (int) and ``faultString``."""
+    return (
+        f"{_PROLOG}<methodResponse><fault><value><struct>"
+        f"<member><name>faultCode</name><value><int>{int(code)}</int></value></member>"
+        f"<member><name>faultString</name><value><string>{_escape(message)}</string>"
+        f"</value></member></struct></value></fault></methodResponse>\n"
+    ).encode("utf-8")
+
+
+# ---------------------------------------------------------------- decoding
+
+_STRUCTURE = frozenset(
+    {"methodCall", "methodName", "methodResponse", "params", "param", "fault", "data", "member"}
+)
+_SCALARS = frozenset({"string", "int", "i4", "i8", "double", "boolean"})
+_REFUSED = frozenset({"nil", "base64", "dateTime.iso8601"})
+
+
+class _ValueFrame:
+    __slots__ = ("has", "result")
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.has = False
+
+
+class _StructFrame:
+    __slots__ = ("items", "name")
+
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+        self.name: str | None = None
+
+
+class _Decoder:
+    """Builds Python values from expat events without recursion."""
+
+    def __init__(self) -> None:
+        self.method: str | None = None
+        self.values: list[Any] = []
+        self.is_fault = False
+        self.root: str | None = None
+        self._stack: list[Any] = [self.values]
+        self._text: list[str] = []
+        self._depth = 0
+
+    def start(self, tag: str, attrs: Any) -> None:
+        self._text = []
+        if self.root is None:
+            self.root = tag
+        if tag == "value":
+            self._depth += 1
+            if self._depth > MAX_DEPTH + 2:
+                raise ProtocolError(f"value nested more than {MAX_DEPTH} levels deep")
+            self._stack.append(_ValueFrame())
+        elif tag == "array":
+            self._stack.append([])
+        elif tag == "struct":
+            self._stack.append(_StructFrame())
+        elif tag == "fault":
+            self.is_fault = True
+        elif tag in _REFUSED:
+            raise ProtocolError(f"XML-RPC type <{tag}> is not a SAMP type")
+        elif tag not in _STRUCTURE and tag not in _SCALARS and tag != "name":
+            raise ProtocolError(f"unexpected XML-RPC element <{tag}>")
+
+    def chars(self, data: str) -> None:
+        self._text.append(data)
+
+    def end(self, tag: str) -> None:
+        text = "".join(self._text)
+        self._text = []
+        top = self._stack[-1]
+        if tag in _SCALARS:
+            self._set(top, _scalar(tag, text))
+        elif tag == "value":
+            self._end_value(text)
+        elif tag == "name":
+            if not isinstance(top, _StructFrame):
+                raise ProtocolError("<name> outside a struct member")
+            top.name = text
+        elif tag in ("array", "struct"):
+            self._stack.pop()
+            done = top.items if isinstance(top, _StructFrame) else top
+            self._set(self._stack[-1], done)
+        elif tag == "methodName":
+            self.method = text.strip()
+
+    def _end_value(self, text: str) -> None:
+        frame = self._stack.pop()
+        self._depth -= 1
+        result = frame.result if frame.has else text
+        parent = self._stack[-1]
+        if isinstance(parent, list):
+            parent.append(result)
+        elif isinstance(parent, _StructFrame):
+            if parent.name is None:
+                raise ProtocolError("struct <member> without a <name>")
+            parent.items[parent.name] = result
+            parent.name = None
+        else:
+            raise ProtocolError("misplaced <value>")
+
+    @staticmethod
+    def _set(frame: Any, value: Any) -> None:
+        if not isinstance(frame, _ValueFrame):
+            raise ProtocolError("typed element outside a <value>")
+        frame.result = value
+        frame.has = True
+
+
+def _scalar(tag: str, text: str) -> Any:
+    if tag == "string":
+        return text
+    stripped = text.strip()
+    try:
+        if tag == "double":
+            return repr(float(stripped))
+        if tag == "boolean":
+            return "1" if int(stripped) else "0"
+        return str(int(stripped))
+    except ValueError as exc:
+        raise ProtocolError(f"bad <{tag}> content {stripped!r}") from exc
+
+
+def _refuse_doctype(*_args: Any) -> None:
+    raise ProtocolError("DOCTYPE declarations are not allowed in XML-RPC")
+
+
+def _decode(body: bytes) -> _Decoder:
+    decoder = _Decoder()
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = decoder.start
+    parser.EndElementHandler = decoder.end
+    parser.CharacterDataHandler = decoder.chars
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.EntityDeclHandler = _refuse_doctype
+    parser.buffer_text = True
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise ProtocolError(f"malformed XML: {exc}") from exc
+    return decoder
+
+
+def decode_call(body: bytes) -> tuple[str, list[Any]]:
+    """Decode an XML-RPC ``methodCall`` into its method name and parameters.
+
+    Raises
+    ------
+    ProtocolError
+        If the body is not well-formed XML-RPC restricted to SAMP types.
+    """
+    decoder = _decode(body)
+    if decoder.root != "methodCall" or not decoder.method:
+        raise ProtocolError("not an XML-RPC methodCall with a methodName")
+    return decoder.method, decoder.values
+
+
+def decode_response(body: bytes) -> Any:
+    """Decode an XML-RPC ``methodResponse``.
+
+    Returns
+    -------
+    object or Fault
+        The single returned value, or a :class:`Fault` if the call failed.
+
+    Raises
+    ------
+    ProtocolError
+        If the body is not a well-formed methodResponse.
+    """
+    decoder = _decode(body)
+    if decoder.root != "methodResponse":
+        raise ProtocolError("not an XML-RPC methodResponse")
+    if len(decoder.values) != 1:
+        raise ProtocolError(f"methodResponse holds {len(decoder.values)} values, expected 1")
+    value = decoder.values[0]
+    if decoder.is_fault:
+        return _fault(value)
+    return value
+
+
+def _fault(value: Any) -> Fault:
+    if not isinstance(value, dict):
+        raise ProtocolError("XML-RPC fault is not a struct")
+    try:
+        code = int(value.get("faultCode", "1"))
+    except ValueError:
+        code = 1
+    return Fault(code, str(value.get("faultString", "unknown fault")))

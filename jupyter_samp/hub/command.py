@@ -1,0 +1,73 @@
+"""``jupyter-samp hub``: run a stand-alone hub until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from jupyter_samp.errors import HubAlreadyRunningError
+from jupyter_samp.hub.hub import Hub
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the hub command's options on ``parser``."""
+    parser.add_argument("--lockfile", help="where to write the hub record (default: ~/.samp)")
+    parser.add_argument("--addr", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="XML-RPC port (0: any free port)")
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS",
+        help="stop after this many seconds with no client registered",
+    )
+    parser.add_argument(
+        "--client-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="how long a client may take to accept a message (default 30)",
+    )
+    parser.add_argument(
+        "--mode", choices=("single", "multiple"), default="single",
+        help="single: ~/.samp; multiple: a new ~/.samp-1/samp-hub-<id>",
+    )
+    parser.add_argument("--label", help="a label for this hub, written to its record")
+    parser.add_argument(
+        "--log-level", default="info",
+        choices=("debug", "info", "warning", "error"), help="how much to log",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the hub with parsed ``args``; return the process exit status."""
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    hub = Hub(
+        lockfile=args.lockfile,
+        addr=args.addr,
+        port=args.port,
+        mode=args.mode,
+        idle_timeout=args.timeout,
+        client_timeout=args.client_timeout,
+        label=args.label,
+    )
+    try:
+        asyncio.run(_serve(hub))
+    except HubAlreadyRunningError as exc:
+        print(f"jupyter-samp hub: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"jupyter-samp hub: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(hub: Hub) -> None:
+    await hub.start()
+    print(f"SAMP hub listening at {hub.url}", flush=True)
+    print(f"SAMP_HUB={hub.env_value}", flush=True)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, lambda: loop.create_task(hub.stop()))
+    await hub.wait_stopped()

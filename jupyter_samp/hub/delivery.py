@@ -1,0 +1,80 @@
+"""Deliver callbacks to Standard Profile clients over XML-RPC, concurrently.
+
+Every delivery is its own task on its own pooled connection, so a slow,
+stuck or dead recipient delays nobody else. A delivery that fails is
+reported to the service, which answers the call's sender with an error and
+evicts a recipient that no longer listens at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from jupyter_samp.core.model import ClientRecord, Deliver
+from jupyter_samp.errors import (
+    ClientTimeoutError,
+    HubFault,
+    InvalidValueError,
+    ProtocolError,
+    TransportError,
+)
+from jupyter_samp.transport.http import HttpPool
+from jupyter_samp.transport.xmlrpc import xmlrpc_call
+
+log = logging.getLogger("jupyter_samp.hub")
+
+FailureHandler = Callable[[Deliver, str], None]
+
+
+class XmlRpcDeliverer:
+    """Runs ``samp.client.*`` callbacks for Standard Profile clients.
+
+    Parameters
+    ----------
+    on_failure : callable
+        ``on_failure(effect, reason, dead=...)`` is called when a delivery fails.
+    timeout : float
+        Seconds a client may take to accept a callback before it counts as failed.
+    """
+
+    def __init__(self, on_failure: Callable[..., None], timeout: float = 30.0) -> None:
+        self.pool = HttpPool()
+        self.timeout = timeout
+        self._on_failure = on_failure
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def deliver(self, effect: Deliver) -> None:
+        """Start delivering ``effect`` in the background."""
+        task = asyncio.get_running_loop().create_task(self._send(effect))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def forget(self, client: ClientRecord, reason: str) -> None:
+        """Nothing to drop: connections are pooled by address, not by client."""
+
+    async def _send(self, effect: Deliver) -> None:
+        params = (effect.private_key, *effect.params)
+        method = "samp.client." + effect.method
+        try:
+            await xmlrpc_call(self.pool, effect.callback, method, params, timeout=self.timeout)
+        except TransportError as exc:
+            self._on_failure(effect, str(exc), dead=exc.refused)
+        except ClientTimeoutError:
+            self._on_failure(effect, f"no answer within {self.timeout:g} s", dead=False)
+        except HubFault as exc:
+            self._on_failure(effect, f"it answered with a fault: {exc}", dead=False)
+        except (ProtocolError, InvalidValueError) as exc:
+            self._on_failure(effect, f"bad answer: {exc}", dead=False)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for deliveries under way to finish."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    def close(self) -> None:
+        """Cancel deliveries still under way and close pooled connections."""
+        for task in list(self._tasks):
+            task.cancel()
+        self.pool.close()

@@ -1,0 +1,109 @@
+"""The tornado request handler both hub profiles use for their XML-RPC endpoints.
+
+It reads the body with a size limit (answering a fault that says so, rather
+than cutting the connection), decodes the call, hands it to the profile, and
+encodes the result or the fault. Every fault says what was wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from tornado.web import RequestHandler, stream_request_body
+
+from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
+from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
+
+log = logging.getLogger("jupyter_samp.hub")
+
+#: Default cap on one request body, in bytes.
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+_ABOUT = b"""<!DOCTYPE html><html><head><title>SAMP hub</title></head><body>
+<p>This is the XML-RPC endpoint of a SAMP hub (jupyter_samp). SAMP clients talk
+to it with HTTP POST.</p></body></html>
+"""
+
+
+class XmlRpcEndpoint(Protocol):
+    """What a profile implements to serve XML-RPC calls."""
+
+    max_body: int
+
+    async def handle_call(self, method: str, params: list[Any], handler: RequestHandler) -> Any:
+        """Run one call; raise :class:`HubFault` to refuse it."""
+
+
+@stream_request_body
+class XmlRpcHandler(RequestHandler):
+    """POST: an XML-RPC call; GET/HEAD: a short page saying what this is."""
+
+    def initialize(self, endpoint: XmlRpcEndpoint) -> None:
+        """Take the profile that serves the calls (tornado passes it from the route)."""
+        self.endpoint = endpoint
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._too_big = False
+
+    def prepare(self) -> None:
+        """Refuse bodies whose declared length is over the limit before reading them."""
+        length = self.request.headers.get("Content-Length", "0")
+        if length.isdigit() and int(length) > self.endpoint.max_body:
+            self._too_big = True
+
+    def data_received(self, chunk: bytes) -> None:
+        """Collect the body, dropping it once it passes the limit."""
+        if self._too_big:
+            return
+        self._size += len(chunk)
+        if self._size > self.endpoint.max_body:
+            self._too_big = True
+            self._chunks = []
+        else:
+            self._chunks.append(chunk)
+
+    async def post(self) -> None:
+        """Decode, dispatch and answer one XML-RPC call."""
+        if self._too_big:
+            limit = self.endpoint.max_body
+            self._send_fault(10, f"Request body too large: the limit is {limit} bytes")
+            return
+        try:
+            method, params = decode_call(b"".join(self._chunks))
+        except ProtocolError as exc:
+            self._send_fault(10, f"Malformed XML-RPC request: {exc}")
+            return
+        self._chunks = []
+        try:
+            result = await self.endpoint.handle_call(method, params, self)
+            body = encode_response(result)
+        except HubFault as exc:
+            self._send_fault(exc.fault_code, str(exc))
+            return
+        except InvalidValueError as exc:
+            self._send_fault(10, str(exc))
+            return
+        self._send(body)
+
+    def get(self) -> None:
+        """Say what this endpoint is, for people who open it in a browser."""
+        self.set_header("Content-Type", "text/html")
+        self.finish(_ABOUT)
+
+    def head(self) -> None:
+        """Like GET without the body."""
+        self.set_header("Content-Type", "text/html")
+        self.finish()
+
+    def _send_fault(self, code: int, message: str) -> None:
+        log.debug("fault %d: %s", code, message)
+        self._send(encode_fault(code, message))
+
+    def _send(self, body: bytes) -> None:
+        self.set_header("Content-Type", "text/xml")
+        self.finish(body)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Log unexpected errors on the hub's logger with their traceback."""
+        log.error("unexpected error serving %s", self.request.uri, exc_info=(typ, value, tb))

@@ -1,0 +1,296 @@
+"""The hub as a Python object, embeddable in any running asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from jupyter_samp import __version__
+from jupyter_samp.core.model import ClientRecord
+from jupyter_samp.core.router import Router
+from jupyter_samp.errors import HubFault, SampError
+from jupyter_samp.hub.discovery import claim_lockfile
+from jupyter_samp.hub.handler import DEFAULT_MAX_BODY, XmlRpcHandler
+from jupyter_samp.hub.service import HubService
+from jupyter_samp.hub.standard import StandardProfile
+from jupyter_samp.lockfile import (
+    default_lockfile_path,
+    hub_env_value,
+    lockfile_url,
+    make_multiple_hub_path,
+    remove_if_ours,
+    url_to_path,
+)
+
+log = logging.getLogger("jupyter_samp.hub")
+
+HUB_METADATA = {
+    "samp.name": "jupyter_samp hub",
+    "samp.description.text": "SAMP hub of jupyter_samp (asyncio/tornado)",
+    "hub.version": __version__,
+}
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """A read-only view of one registered client."""
+
+    public_id: str
+    profile: str
+    callable: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+    subscriptions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str | None:
+        """The declared ``samp.name``, if any."""
+        return self.metadata.get("samp.name")
+
+
+class Hub:
+    """A SAMP hub with the Standard Profile.
+
+    Parameters
+    ----------
+    lockfile : str or Path, optional
+        Where to write the hub record. Default: the file ``SAMP_HUB`` names,
+        else ``~/.samp`` (single mode) or a new ``~/.samp-1/samp-hub-<id>``
+        (multiple mode).
+    addr : str
+        Address to listen on; loopback by default.
+    port : int
+        Port of the XML-RPC endpoint; 0 picks a free one.
+    mode : {"single", "multiple"}
+        Lockfile convention, see above.
+    idle_timeout : float, optional
+        Stop after this many seconds with no client registered.
+    client_timeout : float
+        Seconds a client may take to accept a callback before the delivery
+        counts as failed (its sender then gets an error response).
+    call_timeout : float, optional
+        Answer asynchronous calls with an error if no reply comes in this
+        many seconds (default: wait as long as both clients stay registered).
+    max_body : int
+        Largest request body accepted, in bytes.
+
+    Examples
+    --------
+    >>> async with Hub(lockfile=tmp / "lock") as hub:   # doctest: +SKIP
+    ...     print(hub.url, [c.name for c in hub.clients])
+    """
+
+    def __init__(
+        self,
+        *,
+        lockfile: str | Path | None = None,
+        addr: str = "127.0.0.1",
+        port: int = 0,
+        mode: str = "single",
+        idle_timeout: float | None = None,
+        client_timeout: float = 30.0,
+        call_timeout: float | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        label: str | None = None,
+    ) -> None:
+        if mode not in ("single", "multiple"):
+            raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
+        self.addr, self.port, self.mode = addr, port, mode
+        self.idle_timeout = idle_timeout
+        self.client_timeout = client_timeout
+        self.call_timeout = call_timeout
+        self.max_body = max_body
+        self.label = label
+        self._requested_lockfile = Path(lockfile) if lockfile is not None else None
+        self.lockfile: Path | None = None
+        self.url: str | None = None
+        self._secret = secrets.token_hex(16)
+        self._server: HTTPServer | None = None
+        self._service: HubService | None = None
+        self._standard: StandardProfile | None = None
+        self._stopped = asyncio.Event()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._running = False
+
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self) -> Hub:
+        """Listen, claim the lockfile and begin serving.
+
+        Raises
+        ------
+        HubAlreadyRunningError
+            If a live hub owns the lockfile; nothing is left running then.
+        OSError
+            If the address cannot be bound.
+        """
+        if self._running:
+            return self
+        router = Router(
+            lambda: "k-" + secrets.token_urlsafe(24),
+            dict(HUB_METADATA),
+            call_timeout=self.call_timeout,
+        )
+        self._service = HubService(router)
+        self._service.on_change.append(self._client_change)
+        self._standard = StandardProfile(
+            self._service, self._secret, client_timeout=self.client_timeout, max_body=self.max_body
+        )
+        self._listen()
+        try:
+            await claim_lockfile(self._choose_lockfile(), self._record())
+        except BaseException:
+            await self._close_server()
+            raise
+        self._running = True
+        self._client_change("start", None)
+        log.info("hub listening at %s", self.url)
+        log.info("lockfile %s (clients may use SAMP_HUB=%s)", self.lockfile, self.env_value)
+        return self
+
+    def _listen(self) -> None:
+        assert self._standard is not None
+        routes = [(r"/(?:xmlrpc)?", XmlRpcHandler, {"endpoint": self._standard})]
+        app = Application(routes, log_function=lambda handler: None)
+        sockets = bind_sockets(self.port, self.addr)
+        self.port = sockets[0].getsockname()[1]
+        self._server = HTTPServer(app, max_body_size=self.max_body * 2 + (1 << 20))
+        self._server.add_sockets(sockets)
+        host = f"[{self.addr}]" if ":" in self.addr else self.addr
+        self.url = f"http://{host}:{self.port}/xmlrpc"
+
+    def _choose_lockfile(self) -> Path:
+        path = self._requested_lockfile
+        if path is None and self.mode == "multiple":
+            path, self._multiple_id = make_multiple_hub_path()
+        elif path is None:
+            path = url_to_path(lockfile_url()) or default_lockfile_path()
+        self.lockfile = path.resolve()
+        return self.lockfile
+
+    def _record(self) -> dict[str, str]:
+        assert self.url is not None
+        record = {
+            "samp.secret": self._secret,
+            "samp.hub.xmlrpc.url": self.url,
+            "samp.profile.version": "1.3",
+            "hub.impl": f"jupyter_samp {__version__}",
+            "hub.start.date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        if getattr(self, "_multiple_id", None):
+            record["hub.id"] = self._multiple_id
+        if self.label:
+            record["hub.label"] = self.label
+        return record
+
+    async def stop(self) -> None:
+        """Tell every client the hub is shutting down, stop serving, remove the lockfile.
+
+        The lockfile is removed only if it still holds this hub's record.
+        Safe to call more than once.
+        """
+        if not self._running:
+            return
+        self._running = False
+        self._cancel_idle_timer()
+        assert self._service is not None and self._standard is not None
+        self._service.run(lambda router: router.shutdown())
+        await self._standard.deliverer.drain(timeout=min(self.client_timeout, 3.0))
+        self._service.abort_waiters(HubFault("The hub is shutting down"))
+        await self._close_server()
+        self._standard.deliverer.close()
+        if self.lockfile is not None and remove_if_ours(self.lockfile, self._secret):
+            log.info("removed lockfile %s", self.lockfile)
+        log.info("hub stopped")
+        self._stopped.set()
+
+    async def _close_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+
+    async def wait_stopped(self) -> None:
+        """Wait until the hub has stopped (by :meth:`stop` or the idle timeout)."""
+        await self._stopped.wait()
+
+    async def __aenter__(self) -> Hub:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ introspection
+
+    @property
+    def running(self) -> bool:
+        """Whether the hub is serving."""
+        return self._running
+
+    @property
+    def env_value(self) -> str:
+        """The ``SAMP_HUB`` value that points clients at this hub."""
+        if self.lockfile is None:
+            raise SampError("the hub has not started")
+        return hub_env_value(self.lockfile)
+
+    @property
+    def hub_id(self) -> str:
+        """Public id of the hub's own client."""
+        return self._router().hub_id
+
+    @property
+    def clients(self) -> tuple[ClientInfo, ...]:
+        """The registered clients (the hub's own client excluded), as read-only records."""
+        return tuple(_info(record) for record in self._router().registry.clients())
+
+    def _router(self) -> Router:
+        if self._service is None:
+            raise SampError("the hub has not started")
+        return self._service.router
+
+    # ------------------------------------------------------------ idle shutdown
+
+    def _client_change(self, what: str, record: ClientRecord | None) -> None:
+        if self.idle_timeout is None or not self._running:
+            return
+        if self._router().registry.clients():
+            self._cancel_idle_timer()
+        elif self._idle_timer is None:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self.idle_timeout, self._idle_stop)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_stop(self) -> None:
+        self._idle_timer = None
+        log.info("no clients for %g s: stopping", self.idle_timeout)
+        task = asyncio.get_running_loop().create_task(self.stop())
+        self._idle_task = task
+
+
+def _info(record: ClientRecord) -> ClientInfo:
+    return ClientInfo(
+        record.public_id,
+        record.profile,
+        record.callback is not None,
+        dict(record.metadata),
+        record.subscriptions.as_map(),
+    )

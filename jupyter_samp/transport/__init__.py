@@ -1,0 +1,1 @@
+"""HTTP and XML-RPC plumbing shared by the hub and the client."""
