@@ -137,7 +137,7 @@ def _fetch_lockurl(url: str, timeout: float) -> dict[str, str] | None:
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         return None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
             return parse_lockfile(answer.read(1 << 16).decode("ascii", "replace"))
     except OSError:
         return None

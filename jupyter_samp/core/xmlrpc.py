@@ -112,7 +112,7 @@ def encode_fault(code: int, message: str) -> bytes:
         f"<member><name>faultCode</name><value><int>{int(code)}</int></value></member>"
         f"<member><name>faultString</name><value><string>{_escape(message)}</string>"
         f"</value></member></struct></value></fault></methodResponse>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 # ---------------------------------------------------------------- decoding

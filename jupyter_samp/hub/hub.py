@@ -20,7 +20,6 @@ from jupyter_samp.core.model import ClientRecord
 from jupyter_samp.core.router import Router
 from jupyter_samp.errors import HubFault, SampError
 from jupyter_samp.hub.discovery import claim_lockfile
-from jupyter_samp.hub.handler import DEFAULT_MAX_BODY, XmlRpcHandler
 from jupyter_samp.hub.service import HubService
 from jupyter_samp.hub.standard import StandardProfile
 from jupyter_samp.lockfile import (
@@ -31,6 +30,7 @@ from jupyter_samp.lockfile import (
     remove_if_ours,
     url_to_path,
 )
+from jupyter_samp.transport.server import DEFAULT_MAX_BODY, XmlRpcHandler
 
 log = logging.getLogger("jupyter_samp.hub")
 

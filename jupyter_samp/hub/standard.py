@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 
 from tornado.web import RequestHandler
 
+from jupyter_samp.errors import InvalidRequestError, RegistrationRefusedError
 from jupyter_samp.hub.delivery import XmlRpcDeliverer
-from jupyter_samp.hub.handler import DEFAULT_MAX_BODY
 from jupyter_samp.hub.service import HubService, check_arguments
 from jupyter_samp.hub.traffic import log_traffic
-from jupyter_samp.errors import InvalidRequestError, RegistrationRefusedError
+from jupyter_samp.transport.server import DEFAULT_MAX_BODY
 
 log = logging.getLogger("jupyter_samp.hub")
 

@@ -1,4 +1,4 @@
-"""The tornado request handler both hub profiles use for their XML-RPC endpoints.
+"""The tornado request handler behind every XML-RPC endpoint: hub profiles and client callbacks.
 
 It reads the body with a size limit (answering a fault that says so, rather
 than cutting the connection), decodes the call, hands it to the profile, and
@@ -15,14 +15,14 @@ from tornado.web import RequestHandler, stream_request_body
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
 
-log = logging.getLogger("jupyter_samp.hub")
+log = logging.getLogger("jupyter_samp.xmlrpc")
 
 #: Default cap on one request body, in bytes.
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
-_ABOUT = b"""<!DOCTYPE html><html><head><title>SAMP hub</title></head><body>
-<p>This is the XML-RPC endpoint of a SAMP hub (jupyter_samp). SAMP clients talk
-to it with HTTP POST.</p></body></html>
+_ABOUT = b"""<!DOCTYPE html><html><head><title>SAMP endpoint</title></head><body>
+<p>This is a SAMP XML-RPC endpoint of jupyter_samp. SAMP software talks to it
+with HTTP POST.</p></body></html>
 """
 
 
@@ -83,6 +83,10 @@ class XmlRpcHandler(RequestHandler):
             return
         except InvalidValueError as exc:
             self._send_fault(10, str(exc))
+            return
+        except Exception as exc:  # a bug must still produce an answer, not a dead socket
+            log.exception("internal error in %s", method)
+            self._send_fault(1, f"Internal error in {method}: {type(exc).__name__}: {exc}")
             return
         self._send(body)
 

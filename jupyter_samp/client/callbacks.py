@@ -1,0 +1,91 @@
+"""The client's callback endpoint: where the hub delivers ``samp.client.*`` calls.
+
+It listens on 127.0.0.1 (port 0) on the client's own event loop, checks that
+each callback carries this client's private key, answers at once, and hands
+the callback to the client, which does the real work afterwards.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Protocol
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+from jupyter_samp.errors import InvalidRequestError, NotRegisteredError
+from jupyter_samp.transport.server import DEFAULT_MAX_BODY, XmlRpcHandler
+
+PREFIX = "samp.client."
+_SIGNATURES = {"receiveNotification": 2, "receiveCall": 3, "receiveResponse": 3}
+
+
+class CallbackReceiver(Protocol):
+    """What the callback server hands callbacks to."""
+
+    private_key: str | None
+
+    def receive(self, method: str, args: list[Any]) -> None:
+        """Take one callback (``receiveCall`` etc.) with its arguments after the key."""
+
+
+class CallbackEndpoint:
+    """Validates and forwards ``samp.client.*`` calls."""
+
+    max_body = DEFAULT_MAX_BODY
+
+    def __init__(self, receiver: CallbackReceiver) -> None:
+        self.receiver = receiver
+
+    async def handle_call(self, method: str, params: list[Any], handler: RequestHandler) -> Any:
+        """Check one callback and pass it on; the answer is the empty string.
+
+        Raises
+        ------
+        HubFault
+            For unknown methods, wrong arguments, or a key that is not ours.
+        """
+        name = method[len(PREFIX) :] if method.startswith(PREFIX) else None
+        count = _SIGNATURES.get(name or "")
+        if name is None or count is None:
+            raise InvalidRequestError(f"Unknown method {method!r}")
+        if len(params) != count + 1 or not isinstance(params[0], str):
+            raise InvalidRequestError(f"Bad arguments for {method}")
+        key = self.receiver.private_key
+        if key is None or not hmac.compare_digest(params[0].encode(), key.encode()):
+            raise NotRegisteredError("Callback with a private key that is not this client's")
+        self.receiver.receive(name, params[1:])
+        return ""
+
+
+class CallbackServer:
+    """An HTTP server for one client's callbacks, on 127.0.0.1."""
+
+    def __init__(self, receiver: CallbackReceiver, addr: str = "127.0.0.1") -> None:
+        self.addr = addr
+        self._endpoint = CallbackEndpoint(receiver)
+        self._server: HTTPServer | None = None
+        self.url: str | None = None
+
+    def start(self) -> str:
+        """Start listening on a free port and return the callback URL."""
+        if self._server is None:
+            app = Application(
+                [(r"/(?:xmlrpc)?", XmlRpcHandler, {"endpoint": self._endpoint})],
+                log_function=lambda handler: None,
+            )
+            sockets = bind_sockets(0, self.addr)
+            self._server = HTTPServer(app)
+            self._server.add_sockets(sockets)
+            port = sockets[0].getsockname()[1]
+            self.url = f"http://{self.addr}:{port}/xmlrpc"
+        assert self.url is not None
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections."""
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None

@@ -1,0 +1,94 @@
+"""Talking to a hub through the Standard Profile: the ``samp.hub.*`` calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_samp.errors import (
+    ClientTimeoutError,
+    HubUnavailableError,
+    ProtocolError,
+    TransportError,
+)
+from jupyter_samp.lockfile import read_lockurl
+from jupyter_samp.transport.http import HttpPool
+from jupyter_samp.transport.xmlrpc import xmlrpc_call
+
+
+class StandardHubProxy:
+    """One hub, as named by a lockfile.
+
+    Parameters
+    ----------
+    lockfile_url : str
+        URL of the lockfile (``file:`` or ``http:``).
+    request_timeout : float
+        Seconds to wait for the hub to answer an ordinary call.
+    """
+
+    def __init__(self, lockfile_url: str, request_timeout: float = 30.0) -> None:
+        self.lockfile_url = lockfile_url
+        self.request_timeout = request_timeout
+        self.pool = HttpPool()
+        self.url: str | None = None
+        self._secret: str | None = None
+        self.private_key: str | None = None
+
+    def read_lockfile(self) -> dict[str, str]:
+        """Read the lockfile and remember the hub's URL and secret.
+
+        Raises
+        ------
+        HubUnavailableError
+            If there is no usable lockfile.
+        """
+        info = read_lockurl(self.lockfile_url)
+        self.url, self._secret = info["samp.hub.xmlrpc.url"], info["samp.secret"]
+        return info
+
+    async def ping(self, timeout: float = 5.0) -> None:
+        """Check that the hub answers.
+
+        Raises
+        ------
+        HubUnavailableError
+            If it does not.
+        """
+        await self._call("samp.hub.ping", [], timeout)
+
+    async def register(self) -> dict[str, str]:
+        """Register with the hub's secret and remember the private key."""
+        info = await self._call("samp.hub.register", [self._secret], self.request_timeout)
+        if not isinstance(info, dict) or "samp.private-key" not in info:
+            raise ProtocolError(f"hub answered register with {info!r}")
+        self.private_key = info["samp.private-key"]
+        return info
+
+    async def call(self, name: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call ``samp.hub.<name>`` with our private key first.
+
+        Raises
+        ------
+        HubFault
+            If the hub refuses.
+        HubUnavailableError
+            If the hub cannot be reached.
+        ClientTimeoutError
+            If it does not answer within the timeout.
+        """
+        wait = self.request_timeout if timeout is None else timeout
+        return await self._call("samp.hub." + name, [self.private_key, *args], wait)
+
+    async def _call(self, method: str, params: list[Any], timeout: float | None) -> Any:
+        if self.url is None:
+            raise HubUnavailableError("not connected to a hub")
+        try:
+            return await xmlrpc_call(self.pool, self.url, method, params, timeout=timeout)
+        except TransportError as exc:
+            raise HubUnavailableError(f"the hub at {self.url} is not answering: {exc}") from exc
+        except ClientTimeoutError as exc:
+            raise ClientTimeoutError(f"{method}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.pool.close()
