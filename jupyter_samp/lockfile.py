@@ -121,10 +121,7 @@ def read_lockurl(url: str, timeout: float = 5.0) -> dict[str, str]:
         If there is no lockfile there, or it lacks the keys a client needs.
     """
     path = url_to_path(url)
-    if path is not None:
-        info = read_lockfile(path)
-    else:
-        info = _fetch_lockurl(url, timeout)
+    info = read_lockfile(path) if path is not None else _fetch_lockurl(url, timeout)
     if info is None:
         raise HubUnavailableError(f"No SAMP hub is running: no lockfile at {url}")
     missing = [k for k in ("samp.secret", "samp.hub.xmlrpc.url") if k not in info]

@@ -24,7 +24,9 @@ _SIGNATURES = {"receiveNotification": 2, "receiveCall": 3, "receiveResponse": 3}
 class CallbackReceiver(Protocol):
     """What the callback server hands callbacks to."""
 
-    private_key: str | None
+    @property
+    def private_key(self) -> str | None:
+        """The key every callback must carry."""
 
     def receive(self, method: str, args: list[Any]) -> None:
         """Take one callback (``receiveCall`` etc.) with its arguments after the key."""

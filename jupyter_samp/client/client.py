@@ -217,7 +217,7 @@ class Client(SendingMixin):
         answers = await asyncio.gather(
             *(self._describe(client_id) for client_id in ids), return_exceptions=True
         )
-        for client_id, answer in zip(ids, answers):
+        for client_id, answer in zip(ids, answers, strict=True):
             if not isinstance(answer, BaseException):
                 self.tracker.add(client_id, *answer)
 
@@ -319,7 +319,9 @@ class Client(SendingMixin):
 
     # ------------------------------------------------------------ receiving
 
-    def on(self, pattern: str, annotation: Mapping[str, Any] | None = None):
+    def on(
+        self, pattern: str, annotation: Mapping[str, Any] | None = None
+    ) -> Callable[[Handler], Handler]:
         """Decorator: handle messages matching ``pattern`` and subscribe to it.
 
         Examples
@@ -445,7 +447,8 @@ def _metadata(
         "samp.documentation.url": doc_url,
         **dict(extra or {}),
     }
-    return to_samp(given, "metadata")  # type: ignore[no-any-return]
+    converted: dict[str, Any] = to_samp(given, "metadata")
+    return converted
 
 
 def _lockfile_url(hub: str | Path | None) -> str:

@@ -70,7 +70,9 @@ class EmbeddedHub:
             await asyncio.wait_for(self._wait_serving(), self.start_timeout)
         except asyncio.TimeoutError:
             await self.stop()
-            raise HubUnavailableError(f"the hub did not start in {self.start_timeout:g} s") from None
+            raise HubUnavailableError(
+                f"the hub did not start in {self.start_timeout:g} s"
+            ) from None
         log.info("started a hub (pid %s) at %s", self.process.pid, self.url)
 
     async def _wait_serving(self) -> None:

@@ -31,7 +31,9 @@ class HandlerRegistry:
         self._handlers: dict[str, Handler] = {}
         self._annotations: dict[str, dict[str, Any]] = {}
 
-    def add(self, pattern: str, handler: Handler, annotation: dict[str, Any] | None = None):
+    def add(
+        self, pattern: str, handler: Handler, annotation: dict[str, Any] | None = None
+    ) -> None:
         """Register ``handler`` for ``pattern`` (an MType, ``x.*`` or ``*``).
 
         Raises

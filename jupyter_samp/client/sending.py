@@ -8,6 +8,7 @@ be outstanding at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import time
@@ -62,10 +63,8 @@ class BroadcastCall:
         Recipients that did not answer in time are simply missing from the
         result; compare with :attr:`recipients`.
         """
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._drain(), timeout)
-        except asyncio.TimeoutError:
-            pass
         return dict(self.responses)
 
     async def _drain(self) -> None:

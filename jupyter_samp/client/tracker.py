@@ -137,7 +137,10 @@ class ClientTracker:
         if old is None:
             self.add(client_id, **{what: value})
             return
-        self._set(client_id, replace(old, **{what: value}), what)
+        updated = replace(old, metadata=value) if what == "metadata" else replace(
+            old, subscriptions=value
+        )
+        self._set(client_id, updated, what)
 
     def _set(self, client_id: str, view: ClientView | None, kind: str | None = None) -> None:
         if view is None:

@@ -233,7 +233,9 @@ class MessagingRules:
             audience.append(recipient)
         return audience
 
-    def _send_notification(self, sender: ClientRecord, recipient: ClientRecord, message: Any):
+    def _send_notification(
+        self, sender: ClientRecord, recipient: ClientRecord, message: Any
+    ) -> None:
         if recipient is self.registry.hub:
             return
         params = (sender.public_id, message)
@@ -254,7 +256,9 @@ class MessagingRules:
         deadline = sync_deadline
         if deadline is None and self.call_timeout is not None:
             deadline = now + self.call_timeout
-        call = PendingCall(msg_id, sender.public_id, recipient.public_id, mtype, tag, sync, deadline)
+        call = PendingCall(
+            msg_id, sender.public_id, recipient.public_id, mtype, tag, sync, deadline
+        )
         if recipient is self.registry.hub:
             self.calls.add(call)
             self.calls.finish(msg_id, "answered")

@@ -110,7 +110,7 @@ class Subscriptions:
         for pattern in candidate_patterns(mtype):
             found = declared.get(pattern)
             if found is not None:
-                return found  # type: ignore[no-any-return]
+                return found
         return None
 
     def __contains__(self, mtype: object) -> bool:

@@ -221,7 +221,7 @@ def check_arguments(profile: str, method: str, kinds: str, params: list[Any]) ->
         Naming the expected signature and what arrived.
     """
     if len(params) == len(kinds) and all(
-        _is_kind(value, kind) for value, kind in zip(params, kinds)
+        _is_kind(value, kind) for value, kind in zip(params, kinds, strict=True)
     ):
         return
     expected = ", ".join(_KIND_NAMES[kind] for kind in kinds)

@@ -59,7 +59,9 @@ class StandardProfile:
             For unknown methods, bad arguments, bad keys and every refusal.
         """
         if not method.startswith(PREFIX):
-            raise InvalidRequestError(f"Unknown method {method!r}: hub methods start with samp.hub.")
+            raise InvalidRequestError(
+                f"Unknown method {method!r}: hub methods start with samp.hub."
+            )
         name = method[len(PREFIX) :]
         if name == "ping":
             return self._ping(params)

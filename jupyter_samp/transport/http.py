@@ -100,7 +100,9 @@ class HttpPool:
             body, reusable = await _read_body(stream, headers, version)
         except StreamClosedError as exc:
             if timer is not None and timer.when() <= loop.time():
-                raise ClientTimeoutError(f"no answer from {target.host_header} in {timeout} s")
+                raise ClientTimeoutError(
+                    f"no answer from {target.host_header} in {timeout} s"
+                ) from None
             if not started and reused:
                 # The peer closed an idle keep-alive connection before we
                 # wrote; nothing was processed, so one retry is safe.
@@ -179,7 +181,9 @@ async def _open(target: _Target, timeout: float | None) -> IOStream:
         await asyncio.wait_for(stream.connect(address), timeout)
     except asyncio.TimeoutError:
         stream.close()
-        raise ClientTimeoutError(f"could not connect to {target.host_header} in {timeout} s")
+        raise ClientTimeoutError(
+            f"could not connect to {target.host_header} in {timeout} s"
+        ) from None
     except (StreamClosedError, OSError) as exc:
         stream.close()
         cause = getattr(exc, "real_error", None) or exc
@@ -199,7 +203,7 @@ async def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[st
         if not infos:
             raise TransportError(f"cannot resolve {host}") from None
         family, _, _, _, address = infos[0]
-        return family, (address[0], address[1])
+        return family, (str(address[0]), int(address[1]))
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
     return family, (host, port)
 
