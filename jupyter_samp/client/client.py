@@ -102,6 +102,8 @@ class Client(SendingMixin):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connect_lock = asyncio.Lock()
         self._closed = False
+        self._subscriptions_dirty = False
+        self._declaring: asyncio.Task[None] | None = None
         self._watcher = HubWatcher(self._check_hub, self._reconnect, lambda: self.connected,
                                    interval=watch_interval)
         self._watcher.auto_reconnect = reconnect
@@ -191,14 +193,15 @@ class Client(SendingMixin):
             if self.connected:
                 return
             proxy = StandardHubProxy(self.hub_location, self.request_timeout)
-            self._lock_info = proxy.read_lockfile()
-            await proxy.ping()
-            info = await proxy.register()
-            self._proxy = proxy
             try:
+                self._lock_info = proxy.read_lockfile()
+                await proxy.ping()
+                info = await proxy.register()
+                self._proxy = proxy
                 await self._declare_all(info)
-            except SampError:
+            except BaseException:
                 self._proxy = None
+                proxy.close()
                 raise
             self._set_state("connected", f"registered as {self.self_id} with {proxy.url}")
 
@@ -350,8 +353,25 @@ class Client(SendingMixin):
         self._redeclare_subscriptions()
 
     def _redeclare_subscriptions(self) -> None:
-        if self.connected:
-            self._spawn(self._hub("declareSubscriptions", self.handlers.subscriptions()))
+        # Declarations are sent one at a time by a single task, always with the
+        # latest map: concurrent requests could reach the hub out of order and
+        # leave it with a stale subscription list.
+        self._subscriptions_dirty = True
+        if self.connected and (self._declaring is None or self._declaring.done()):
+            self._declaring = asyncio.get_running_loop().create_task(self._declare_latest())
+
+    async def _declare_latest(self) -> None:
+        while self._subscriptions_dirty and self.connected:
+            self._subscriptions_dirty = False
+            try:
+                await self._hub("declareSubscriptions", self.handlers.subscriptions())
+            except SampError as exc:
+                log.warning("could not declare subscriptions: %s", exc)
+
+    async def flush(self) -> None:
+        """Wait until the hub has the latest subscriptions (after :meth:`on` or similar)."""
+        while self._declaring is not None and not self._declaring.done():
+            await asyncio.shield(self._declaring)
 
     def receive(self, method: str, args: list[Any]) -> None:
         """Take one callback from the hub (called by the callback server)."""

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from jupyter_samp.errors import HubAlreadyRunningError, HubUnavailableError
+from jupyter_samp.transport.timeouts import within
 
 log = logging.getLogger("jupyter_samp.client")
 
@@ -67,7 +68,7 @@ class EmbeddedHub:
                 stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
             )
         try:
-            await asyncio.wait_for(self._wait_serving(), self.start_timeout)
+            await within(self._wait_serving(), self.start_timeout)
         except asyncio.TimeoutError:
             await self.stop()
             raise HubUnavailableError(
@@ -103,7 +104,7 @@ class EmbeddedHub:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), timeout)
+            await within(process.wait(), timeout)
         except asyncio.TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()

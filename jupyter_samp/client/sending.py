@@ -24,6 +24,7 @@ from jupyter_samp.errors import (
     HubFault,
     NoSuchClientError,
 )
+from jupyter_samp.transport.timeouts import within
 
 _tags = itertools.count(1)
 
@@ -64,7 +65,7 @@ class BroadcastCall:
         result; compare with :attr:`recipients`.
         """
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._drain(), timeout)
+            await within(self._drain(), timeout)
         return dict(self.responses)
 
     async def _drain(self) -> None:
@@ -178,7 +179,7 @@ class SendingMixin:
         self._pending[tag] = future
         try:
             await self._hub("call", recipient, tag, message)
-            response = await asyncio.wait_for(future, timeout)
+            response = await within(future, timeout)
         except asyncio.TimeoutError:
             raise ClientTimeoutError(
                 f"No response from {self._label(recipient)} to {mtype} within {timeout:g} s"
@@ -242,6 +243,12 @@ class SendingMixin:
                 ) from exc
             raise
         response = Response.from_map(answer, recipient)
+        if response.status == "samp.error" and time.monotonic() - started >= timeout:
+            # Some hubs report their own timeout as an error response, not a fault.
+            raise CallTimeoutError(
+                f"No response from {self._label(recipient)} to {mtype} within {timeout:g} s "
+                f"({response.errortxt})"
+            )
         return response.raise_for_error() if check else response
 
     async def get_subscribed_clients(self, mtype: str) -> dict[str, dict[str, Any]]:

@@ -48,9 +48,11 @@ class HubWatcher:
         self.auto_reconnect = True
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start watching in the background."""
+        self._stopping = False
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -60,6 +62,8 @@ class HubWatcher:
 
     async def stop(self) -> None:
         """Stop watching."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -67,9 +71,15 @@ class HubWatcher:
             self._task = None
 
     async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            # A timer instead of wait_for: wait_for can swallow a cancellation
+            # that races with its timeout, which would make stop() hang.
+            timer = loop.call_later(self.interval, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
             self._wake.clear()
             try:
                 await self._tick()

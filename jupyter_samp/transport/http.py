@@ -19,6 +19,7 @@ from tornado.httputil import HTTPHeaders
 from tornado.iostream import IOStream, StreamClosedError
 
 from jupyter_samp.errors import ClientTimeoutError, ProtocolError, TransportError
+from jupyter_samp.transport.timeouts import within
 
 #: Largest answer accepted, in bytes; SAMP answers are small maps.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -108,6 +109,10 @@ class HttpPool:
                 # wrote; nothing was processed, so one retry is safe.
                 raise _StaleConnection() from exc
             raise TransportError(f"{target.host_header} closed the connection: {exc}") from exc
+        except BaseException:
+            # Cancelled or failed half-way: the connection's state is unknown.
+            stream.close()
+            raise
         finally:
             if timer is not None:
                 timer.cancel()
@@ -178,7 +183,7 @@ async def _open(target: _Target, timeout: float | None) -> IOStream:
     sock = socket.socket(family, socket.SOCK_STREAM)
     stream = IOStream(sock, max_buffer_size=MAX_RESPONSE_BYTES + 65536)
     try:
-        await asyncio.wait_for(stream.connect(address), timeout)
+        await within(stream.connect(address), timeout)
     except asyncio.TimeoutError:
         stream.close()
         raise ClientTimeoutError(
