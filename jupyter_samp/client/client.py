@@ -153,7 +153,7 @@ class Client(SendingMixin):
             Whether to stop a hub this client started. By default it is
             stopped only when no other application is connected to it.
         """
-        others = [view for view in self.tracker.clients.values() if not view.is_hub]
+        others = await self._other_apps() if self.embedded_hub is not None else []
         self._closed = True
         await self._watcher.stop()
         if self.connected and self._proxy is not None:
@@ -168,6 +168,14 @@ class Client(SendingMixin):
         if self.embedded_hub is not None and (stop_hub or (stop_hub is None and not others)):
             await self.embedded_hub.stop()
             self.embedded_hub = None
+
+    async def _other_apps(self) -> list[str]:
+        """Ask the hub (not the tracker, which may lag) who else is registered."""
+        try:
+            ids = await self._hub("getRegisteredClients", timeout=5.0)
+        except SampError:
+            return []
+        return [client_id for client_id in ids if client_id != self.hub_id]
 
     async def __aenter__(self) -> Client:
         return await self.start()
