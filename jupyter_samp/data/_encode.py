@@ -7,12 +7,12 @@ one ``base64.b64encode`` call instead of a Python loop over rows or cells.
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Sequence
 
 import numpy as np
 
-from jupyter_samp.data._fields import Field, cell_mask
+from jupyter_samp.data._fields import Field, cell_mask, iso_text
 
 _T, _F, _UNKNOWN = 84, 70, 63  # ord("T"), ord("F"), ord("?"): VOTable boolean bytes
 _FLAGS = "nulls"
@@ -30,10 +30,11 @@ def binary_layout(fields: Sequence[Field], with_flags: bool) -> np.dtype:
 
 
 def binary_chunk(fields: Sequence[Field], layout: np.dtype, start: int, stop: int) -> bytes:
-    """Rows ``[start, stop)`` as base64 text (no padding unless the byte count needs it).
+    """Rows ``[start, stop)`` as one line of base64 text, newline included.
 
     The caller keeps every chunk but the last a multiple of 3 bytes long, so
-    the base64 pieces can simply be concatenated.
+    no chunk but the last ends in ``=`` padding and the lines together form one
+    valid base64 stream (decoders skip the newlines).
     """
     count = stop - start
     raw = np.empty(count * layout.itemsize, np.uint8)
@@ -45,7 +46,8 @@ def binary_chunk(fields: Sequence[Field], layout: np.dtype, start: int, stop: in
         nulls.append(null)
     if _FLAGS in (layout.names or ()):
         rows[_FLAGS] = _null_flags(nulls, count, layout[_FLAGS].shape[0])
-    return base64.b64encode(raw)
+    # b2a_base64 appends the newline in the same allocation: no extra copy.
+    return binascii.b2a_base64(raw.data, newline=True)
 
 
 def _null_flags(nulls: list[np.ndarray | None], count: int, width: int) -> np.ndarray | int:
@@ -80,9 +82,8 @@ def binary_values(field: Field, start: int, stop: int) -> tuple[np.ndarray, np.n
     kind = field.source.kind
     if kind == "float":
         values = values if full is None else np.where(full, np.nan, values)
-    elif kind == "int" and full is not None and field.null is not None:
-        target = field.binary.base
-        values = np.where(full, np.array(field.null, target), values.astype(target))
+    elif kind == "int":
+        values = _with_sentinel(field, values, full)
     elif kind == "bool":
         values = _boolean_bytes(values, full)
     elif kind == "datetime":
@@ -90,6 +91,18 @@ def binary_values(field: Field, start: int, stop: int) -> tuple[np.ndarray, np.n
     elif kind in ("str", "bytes"):
         values = _text_bytes(field, values, full)
     return values, nulls
+
+
+def _with_sentinel(field: Field, values: np.ndarray, full: np.ndarray | None) -> np.ndarray:
+    """Integers with null elements replaced by the field's sentinel, if it has one.
+
+    The values are first cast to the field's type: the sentinel may not fit the
+    source type (-32768 for a uint8 column widened to short).
+    """
+    if full is None or field.null is None:
+        return values
+    target = field.binary.base.newbyteorder("=")
+    return np.where(full, np.array(field.null, target), values.astype(target))
 
 
 def _boolean_bytes(values: np.ndarray, full: np.ndarray | None) -> np.ndarray:
@@ -126,7 +139,7 @@ def utf16(values: np.ndarray, width: int, bmp: bool) -> np.ndarray:
 
 def iso_strings(field: Field, values: np.ndarray, full: np.ndarray | None) -> np.ndarray:
     """Datetimes as ISO-8601 text at the field's precision; nulls become ``""``."""
-    text = np.datetime_as_string(values, unit=field.time_unit, casting="unsafe")
+    text = iso_text(values, field.time_unit)
     if field.source.utc:
         text = np.char.add(text, "Z")
     if full is not None:
@@ -143,7 +156,7 @@ def tabledata_chunk(fields: Sequence[Field], start: int, stop: int) -> bytes:
         return b""
     columns = [text_cells(field, start, stop) for field in fields]
     # Joining in C (str.join over zip) is far faster than formatting each row.
-    rows = map("</TD><TD>".join, zip(*columns))
+    rows = map("</TD><TD>".join, zip(*columns, strict=True))
     text = "<TR><TD>" + "</TD></TR>\n<TR><TD>".join(rows) + "</TD></TR>\n"
     # Escaped values never contain "<", so this only touches null cells.
     return text.replace("<TD></TD>", "<TD/>").encode("utf-8")
@@ -162,9 +175,7 @@ def text_cells(field: Field, start: int, stop: int) -> list[str]:
     if kind == "float":
         flat = float_text(values if full is None else np.where(full, np.nan, values))
     elif kind == "int":
-        if full is not None and field.null is not None:
-            values = np.where(full, np.array(field.null, values.dtype), values)
-        flat = [str(v) for v in values.ravel().tolist()]
+        flat = list(map(str, _with_sentinel(field, values, full).ravel().tolist()))
     elif kind == "bool":
         flat = _boolean_bytes(values, full).ravel().view("S1").astype("U").tolist()
     elif kind == "datetime":
@@ -196,8 +207,10 @@ def _group(flat: list[str], rows: int, per_row: int) -> list[str]:
 def float_text(values: np.ndarray) -> list[str]:
     """Shortest round-trip text of floats, with VOTable's ``NaN``/``+Inf``/``-Inf``."""
     flat = values.ravel()
+    if flat.dtype.itemsize < 4:
+        flat = flat.astype(np.float32)  # float16 is written as float
     if flat.dtype.itemsize >= 8:
-        text = [repr(v) for v in flat.astype(np.float64).tolist()]  # Python's repr is shortest
+        text = list(map(repr, flat.astype(np.float64).tolist()))  # Python's repr is shortest
     else:
         text = flat.astype("U").tolist()  # numpy's shortest float32 text
     special = ~np.isfinite(flat)

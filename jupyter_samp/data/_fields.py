@@ -1,16 +1,19 @@
-"""Choose the VOTable type of each column by scanning its data once.
+"""Choose the VOTable type of each column, scanning its data where needed.
 
-The scan runs before any output is produced, so every problem (an uint64
-too large for ``long``, a lone surrogate in a string, no free null sentinel)
-is reported before a single byte is sent. It also fixes everything the
-encoders need to know in advance: string widths, null sentinels and the
-datetime precision, so that every row of a binary stream has the same size.
+Integer, text and datetime columns are read once (in bounded chunks) before
+any output is produced, so every problem (a uint64 too large for ``long``, a
+lone surrogate in a string, no free null sentinel) is reported before a single
+byte is sent. The scan also fixes everything the encoders need to know in
+advance: string widths, null sentinels and the datetime precision, so that
+every row of a binary stream has the same size. Float and boolean columns
+need no scan at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +81,7 @@ def chunks(source: Source, rows: int = SCAN_ROWS) -> Iterator[tuple[np.ndarray, 
 
 def cell_mask(mask: np.ndarray) -> np.ndarray:
     """Per-row null flags: an array cell is null only when all its elements are."""
-    return mask if mask.ndim <= 1 else mask.reshape(len(mask), -1).all(axis=1)
+    return mask if mask.ndim <= 1 else np.asarray(mask.reshape(len(mask), -1).all(axis=1))
 
 
 def _shaped(base: str, shape: tuple[int, ...]) -> np.dtype:
@@ -215,14 +218,21 @@ def _plan_datetime(source: Source) -> Field:
     # Data in seconds or coarser (days, hours...) is always exact at seconds.
     unit = next((u for u in exact if exact[u]), own) if "s" in steps else "s"
     probes = [v for v in (lo, hi) if v is not None] or [np.datetime64(0, "s")]
-    width = max(len(np.datetime_as_string(v, unit=unit, casting="unsafe")) for v in probes)
+    width = max(len(str(iso_text(np.asarray([v]), unit)[0])) for v in probes)
     width += 1 if source.utc else 0
     return Field(source, "char", str(width), np.dtype(f"S{width}"), width=width, time_unit=unit)
 
 
 def _unit_ratio(own: str, unit: str) -> float:
     """How many ``unit`` ticks one ``own`` tick is (<1 when ``own`` is finer)."""
-    return float(np.timedelta64(1, own) / np.timedelta64(1, unit))
+    tick: Any = np.timedelta64  # numpy's stubs only accept literal unit names
+    return float(tick(1, own) / tick(1, unit))
+
+
+def iso_text(values: np.ndarray, unit: str | None) -> np.ndarray:
+    """ISO-8601 text of datetimes at precision ``unit`` (truncating finer digits)."""
+    convert: Any = np.datetime_as_string  # numpy's stubs only accept literal unit names
+    return np.asarray(convert(values, unit=unit, casting="unsafe"))
 
 
 def _plan_text(source: Source, serialization: str) -> Field:
@@ -233,7 +243,9 @@ def _plan_text(source: Source, serialization: str) -> Field:
             continue
         if mask.any():  # whatever hides under a mask is never written
             values = np.where(mask, values.dtype.type(), values)
+        values = np.ascontiguousarray(values)  # the code views below need it
         lengths = np.char.str_len(values)
+        codes: np.ndarray
         if values.dtype.kind == "S":
             codes = np.frombuffer(values.tobytes(), np.uint8).reshape(len(values), -1)
             if codes.max() > 127:

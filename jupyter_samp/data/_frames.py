@@ -7,6 +7,7 @@ handled here; the writers downstream only see :class:`._sources.Source`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,8 +68,6 @@ def unit_string(unit: Any) -> str | None:
 
 def is_dataframe(data: Any) -> bool:
     """True for a pandas DataFrame, without importing pandas if it is not loaded."""
-    import sys
-
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(data, pd.DataFrame)
 
@@ -79,7 +78,8 @@ def dataframe_sources(df: Any, *, index: bool = True) -> list[Source]:
     The index is written as leading column(s) when ``index`` is true and it is
     not a default ``RangeIndex`` (start 0, step 1, unnamed), because a default
     index carries no information. A MultiIndex gives one column per level.
-    Metadata comes from ``df.attrs`` (``units``, ``ucds``, ``descriptions``).
+    Column metadata comes from the ``units``, ``ucds`` and ``descriptions``
+    dicts in ``df.attrs``.
 
     Raises
     ------
@@ -98,16 +98,18 @@ def dataframe_sources(df: Any, *, index: bool = True) -> list[Source]:
             sources.append(series_source(name, pd.Series(level, copy=False)))
     for position, label in enumerate(df.columns):
         sources.append(series_source(column_name(label), df.iloc[:, position]))
-    return sources
+    attrs = df.attrs or {}
+    found = {"unit": attrs.get("units"), "ucd": attrs.get("ucds")}
+    found["description"] = attrs.get("descriptions")
+    # attrs survive column drops and renames, so stale entries are ignored.
+    return apply_overrides(sources, {k: v for k, v in found.items() if v}, strict=False)
 
 
 def _default_index(idx: Any) -> bool:
     """True for the ``RangeIndex(0, n)`` pandas creates when no index is given."""
     import pandas as pd
 
-    return (
-        isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1 and idx.name is None
-    )
+    return isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1 and idx.name is None
 
 
 def series_source(name: str, s: Any) -> Source:
@@ -128,14 +130,16 @@ def series_source(name: str, s: Any) -> Source:
         return _aware_datetime_source(name, s)
     if isinstance(dtype, pd.StringDtype):
         return _masked_extension_source(name, s.array, "str", object, "")
-    if isinstance(s.array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray)):
-        fill = 0 if dtype.numpy_dtype.kind in "iu" else np.nan
-        kind = "int" if dtype.numpy_dtype.kind in "iu" else "float"
-        return _masked_extension_source(name, s.array, kind, dtype.numpy_dtype, fill)
-    if isinstance(s.array, pd.arrays.BooleanArray):
-        return _masked_extension_source(name, s.array, "bool", bool, False)
     if isinstance(dtype, np.dtype):
         return numpy_source(name, s.to_numpy(), nan_is_null=True)
+    # Nullable Int*/UInt*/Float*/boolean, and other extension arrays with a
+    # numeric or boolean numpy equivalent (pyarrow-backed ArrowDtype...):
+    # the generic ExtensionArray API (to_numpy with na_value, isna) suffices.
+    numpy_dtype = getattr(dtype, "numpy_dtype", None)
+    if isinstance(numpy_dtype, np.dtype) and numpy_dtype.kind in "iufb":
+        kind = {"i": "int", "u": "int", "f": "float", "b": "bool"}[numpy_dtype.kind]
+        fill = {"int": 0, "float": np.nan, "bool": False}[kind]
+        return _masked_extension_source(name, s.array, kind, numpy_dtype, fill)
     raise InvalidValueError(
         f"column {name!r} has pandas dtype {dtype}, which cannot be written; "
         "convert it with .astype() first"
@@ -152,9 +156,7 @@ def _aware_datetime_source(name: str, s: Any) -> Source:
     return Source(name, "datetime", fetch, len(s), utc=True)
 
 
-def _masked_extension_source(
-    name: str, array: Any, kind: str, np_dtype: Any, fill: Any
-) -> Source:
+def _masked_extension_source(name: str, array: Any, kind: str, np_dtype: Any, fill: Any) -> Source:
     """A pandas extension array with its own NA mask (Int64, Float64, boolean, string)."""
 
     def fetch(start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:

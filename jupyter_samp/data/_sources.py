@@ -11,14 +11,14 @@ ever converted one chunk at a time, which keeps the writer's memory small.
 
 The arrays a source returns have one of these kinds:
 
-========== ==================================================================
-``int``    any numpy signed or unsigned integer dtype
-``float``  float16/32/64 (and longdouble, narrowed to float64 by the writer)
-``bool``   numpy bool
-``str``    numpy ``U`` (null entries are ``""``)
-``bytes``  numpy ``S`` (null entries are ``b""``)
+============ ================================================================
+``int``      any numpy signed or unsigned integer dtype
+``float``    float16/32/64 (and longdouble, narrowed to float64 by the writer)
+``bool``     numpy bool
+``str``      numpy ``U`` (null entries are ``""``)
+``bytes``    numpy ``S`` (null entries are ``b""``)
 ``datetime`` numpy ``datetime64`` of any unit (null entries are NaT)
-========== ==================================================================
+============ ================================================================
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def _timedelta_source(
 
 def derived_source(base: Source, fetch: Fetch, **changes: Any) -> Source:
     """A copy of ``base`` with another ``fetch`` (and possibly other fields)."""
-    fields = {
+    fields: dict[str, Any] = {
         "name": base.name,
         "kind": base.kind,
         "nrows": base.nrows,

@@ -72,20 +72,20 @@ def fits_bytes(
     elif _is_table(obj):
         _refuse_extras(header, wcs, "a table")
         return table_fits_bytes(obj)
-    elif isinstance(obj, np.ndarray) or hasattr(obj, "__array__"):
-        data, base = _image_array(obj), None
+    elif hasattr(obj, "__array__"):
+        data, base = obj, fits.Header()
     else:
         raise InvalidValueError(f"cannot write a {type(obj).__name__} as FITS")
     if data is not None:
         data = _image_array(data)
         _check_ndim(data.ndim, allow_ndim)
-    # PrimaryHDU drops XTENSION/PCOUNT/GCOUNT from an extension header itself.
-    hdu = fits.PrimaryHDU(data=data, header=base)
     if header is not None:
-        hdu.header.update(header)
+        base.update(header)
     if wcs is not None:
-        hdu.header.update(wcs.to_header())
-    return _write(fits.HDUList([hdu]))
+        base.update(wcs.to_header(relax=True))  # relax keeps SIP and other conventions
+    # The constructor rewrites SIMPLE/BITPIX/NAXIS* from the data, and drops an
+    # extension's XTENSION/PCOUNT/GCOUNT, whatever the merged header said.
+    return _write(fits.HDUList([fits.PrimaryHDU(data=data, header=base)]))
 
 
 def _refuse_extras(header: Any, wcs: Any, what: str) -> None:
@@ -121,9 +121,8 @@ def _image_array(obj: Any) -> np.ndarray:
         Complex, string, object or other non-numeric data.
     """
     if isinstance(obj, np.ma.MaskedArray):
-        kind = "f" if obj.dtype.kind == "f" and obj.dtype.itemsize >= 4 else "f8"
-        floats = obj.astype(obj.dtype if kind == "f" else np.float64)
-        obj = floats.filled(np.nan)
+        floats = obj.dtype if obj.dtype.kind == "f" and obj.dtype.itemsize >= 4 else np.float64
+        obj = np.ma.filled(obj.astype(floats), np.nan)
     data = np.asarray(obj)
     if data.dtype.kind == "b":
         return data.astype(np.uint8)
@@ -222,11 +221,11 @@ def _dataframe_table(df: Any, index: bool) -> Any:
             values, fill = values.astype(field.binary.base.newbyteorder("=")), field.null
         elif source.kind == "bool" and mask is not None:
             values, fill = values.astype(np.uint8), 255
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", u.UnitsWarning)
-            unit = u.Unit(source.unit, format="vounit", parse_strict="silent")
-        common = {"name": source.name, "unit": unit if source.unit else None}
-        common["description"] = source.description
+        common = {"name": source.name, "description": source.description, "unit": None}
+        if source.unit:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", u.UnitsWarning)
+                common["unit"] = u.Unit(source.unit, format="vounit", parse_strict="silent")
         if mask is None:
             columns.append(Column(values, **common))
         else:

@@ -26,11 +26,16 @@ How values are written
 * Nulls: BINARY2 sets the row's null flag; BINARY writes NaN for floats, a
   ``<VALUES null="...">`` sentinel not used by the data for integers, ``?``
   for booleans, and an empty string for text (BINARY has no null string, so
-  a null string reads back as ``""``); TABLEDATA writes an empty ``<TD/>``.
+  a null string reads back as ``""``); TABLEDATA writes an empty ``<TD/>``
+  (for text, the same as an empty string). Array cells always list all their
+  elements, with NaN, the integer sentinel or ``?`` for the null ones.
+* Strings are fixed width, so one very long value widens every row; a column
+  of long, mostly short, strings is better sent as TABLEDATA.
 """
 
 from __future__ import annotations
 
+import numbers
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -95,8 +100,10 @@ class VOTablePlan:
         InvalidValueError
             ``requested`` is not a positive integer.
         """
-        if requested is not None and (not isinstance(requested, int) or requested < 1):
+        integral = isinstance(requested, numbers.Integral) and not isinstance(requested, bool)
+        if requested is not None and (not integral or requested < 1):
             raise InvalidValueError(f"chunk_rows must be a positive integer, not {requested!r}")
+        requested = None if requested is None else int(requested)
         if self.serialization == "tabledata":
             return requested or max(1, _CHUNK_CELLS // len(self.fields))
         rows = requested or _CHUNK_BYTES // max(1, self.row_bytes)
@@ -125,7 +132,6 @@ class VOTablePlan:
             layout = binary_layout(self.fields, self.serialization == "binary2")
             for start in range(0, self.nrows, rows):
                 yield binary_chunk(self.fields, layout, start, min(self.nrows, start + rows))
-                yield b"\n"
         yield tail
 
     def content_length(self, chunk_rows: int | None = None) -> int | None:
@@ -198,7 +204,6 @@ def plan_votable(
         raise InvalidValueError("cannot write a VOTable with no columns")
     from jupyter_samp.data._frames import apply_overrides
 
-    sources = apply_overrides(sources, meta.get("overrides", {}), strict=False)
     given = {"unit": units, "ucd": ucds, "description": descriptions}
     sources = apply_overrides(sources, {k: v for k, v in given.items() if v}, strict=True)
     fields = tuple(plan_field(source, serialization) for source in sources)
@@ -260,11 +265,8 @@ def _sources_and_meta(data: Any, index: bool) -> tuple[list[Any], dict[str, Any]
     if pandas is not None and isinstance(data, pandas.Series):
         data = data.to_frame(name="value" if data.name is None else data.name)
     if _frames.is_dataframe(data):
-        attrs = data.attrs or {}
-        overrides = {"unit": attrs.get("units"), "ucd": attrs.get("ucds")}
-        overrides["description"] = attrs.get("descriptions")
-        meta = {k: attrs.get(k) for k in ("name", "description")}
-        return _frames.dataframe_sources(data, index=index), dict(meta, overrides=overrides)
+        meta = {k: (data.attrs or {}).get(k) for k in ("name", "description")}
+        return _frames.dataframe_sources(data, index=index), meta
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(data, numpy.ndarray) and data.dtype.names:
         from astropy.table import Table
