@@ -14,6 +14,8 @@ when data is sent or received.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from jupyter_samp.client import (
@@ -41,6 +43,21 @@ from jupyter_samp.errors import (
 )
 from jupyter_samp.hub import ClientInfo, Hub
 
+
+def connection(name: str = "jupyter") -> Any:
+    """Return this kernel's SAMP session (:class:`jupyter_samp.notebook.SampSession`)."""
+    from jupyter_samp.notebook import connection as notebook_connection
+
+    return notebook_connection(name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_samp``: register the ``%samp`` magic."""
+    from jupyter_samp.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = [
     "AmbiguousClientError",
     "BroadcastCall",
@@ -64,4 +81,6 @@ __all__ = [
     "SyncClient",
     "__version__",
     "connect",
+    "connection",
+    "load_ipython_extension",
 ]

@@ -187,6 +187,11 @@ class Client(SendingMixin):
         await self.close()
 
     @property
+    def hub_url(self) -> str | None:
+        """The XML-RPC URL of the hub, while connected."""
+        return self._proxy.url if self._proxy is not None else None
+
+    @property
     def private_key(self) -> str | None:
         """This registration's private key (checked on every incoming callback)."""
         return self._proxy.private_key if self._proxy is not None else None
@@ -396,6 +401,9 @@ class Client(SendingMixin):
             return
         if message.mtype.startswith("samp.hub.") and sender_id == self.hub_id:
             self._hub_message(message)
+        if not message.mtype.startswith("samp.hub."):
+            how = "call" if message.is_call else "notify"
+            self._note_traffic("in", sender_id, message.mtype, how)
         self._spawn(self._handle(message))
 
     def _hub_message(self, message: Message) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from jupyter_samp.client.messages import Response, build_message
@@ -27,6 +28,7 @@ from jupyter_samp.errors import (
 from jupyter_samp.transport.timeouts import within
 
 _tags = itertools.count(1)
+TrafficObserver = Callable[[str, str, str, str], None]
 
 
 class BroadcastCall:
@@ -82,6 +84,23 @@ class SendingMixin:
 
     def __init__(self) -> None:
         self._pending: dict[str, asyncio.Future[Response] | asyncio.Queue[Response]] = {}
+        self._traffic_observers: list[TrafficObserver] = []
+
+    def observe_traffic(self, observer: TrafficObserver) -> Callable[[], None]:
+        """Call ``observer(direction, peer, mtype, how)`` for every message sent or received.
+
+        ``direction`` is ``"in"`` or ``"out"``; ``peer`` the other client's id
+        (comma-separated for broadcasts); ``how`` the delivery pattern.
+        """
+        self._traffic_observers.append(observer)
+        return lambda: self._traffic_observers.remove(observer)
+
+    def _note_traffic(self, direction: str, peer: str, mtype: str, how: str) -> None:
+        for observer in list(self._traffic_observers):
+            try:
+                observer(direction, peer, mtype, how)
+            except Exception:
+                logging.getLogger("jupyter_samp.client").exception("traffic observer failed")
 
     async def _hub(self, name: str, *args: Any, timeout: float | None = None) -> Any:
         raise NotImplementedError  # provided by Client
@@ -133,14 +152,18 @@ class SendingMixin:
             If not connected.
         """
         message = build_message(mtype, params, extra)
-        await self._hub("notify", self.resolve(target), message)
+        recipient = self.resolve(target)
+        await self._hub("notify", recipient, message)
+        self._note_traffic("out", recipient, mtype, "notify")
 
     async def notify_all(
         self, mtype: str, params: Mapping[str, Any] | None = None, **extra: Any
     ) -> list[str]:
         """Notify every application subscribed to ``mtype``; return their ids."""
         message = build_message(mtype, params, extra)
-        return list(await self._hub("notifyAll", message))
+        recipients = list(await self._hub("notifyAll", message))
+        self._note_traffic("out", ",".join(recipients), mtype, "notifyAll")
+        return recipients
 
     # ------------------------------------------------------------ calls
 
@@ -179,6 +202,7 @@ class SendingMixin:
         self._pending[tag] = future
         try:
             await self._hub("call", recipient, tag, message)
+            self._note_traffic("out", recipient, mtype, "call")
             response = await within(future, timeout)
         except asyncio.TimeoutError:
             raise ClientTimeoutError(
@@ -207,6 +231,7 @@ class SendingMixin:
         except BaseException:
             self._pending.pop(tag, None)
             raise
+        self._note_traffic("out", ",".join(recipients), mtype, "callAll")
         return BroadcastCall(dict(recipients), queue)
 
     async def call_and_wait(
@@ -242,6 +267,7 @@ class SendingMixin:
                     f"No response from {self._label(recipient)} to {mtype} within {timeout:g} s"
                 ) from exc
             raise
+        self._note_traffic("out", recipient, mtype, "callAndWait")
         response = Response.from_map(answer, recipient)
         if response.status == "samp.error" and time.monotonic() - started >= timeout:
             # Some hubs report their own timeout as an error response, not a fault.

@@ -1,0 +1,192 @@
+"""The notebook's SAMP connection: one client per kernel, on the kernel's own loop.
+
+The client runs on the event loop ipykernel already runs, so messages from
+TOPCAT or DS9 are handled between cells, on the main thread, and handler
+output needs no locks. Cell code is synchronous and blocks that loop while it
+runs, so nothing here waits for the network in the calling cell: operations
+are scheduled as tasks and return at once with something to await or display
+(top-level ``await`` in a cell waits for them properly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from jupyter_samp.client import Client
+from jupyter_samp.errors import HubUnavailableError, SampError
+from jupyter_samp.notebook.model import SampState
+
+log = logging.getLogger("jupyter_samp.notebook")
+T = TypeVar("T")
+
+HUB_MODES = ("auto", "start", "connect")
+NOTEBOOK_METADATA = {
+    "samp.description.text": "A Jupyter notebook (jupyter_samp)",
+}
+
+
+class NotConnectedError(HubUnavailableError):
+    """The notebook has no SAMP connection yet."""
+
+
+class SampSession:
+    """The SAMP connection of one notebook kernel.
+
+    Parameters
+    ----------
+    name : str
+        ``samp.name`` other applications see.
+    """
+
+    def __init__(self, name: str = "jupyter") -> None:
+        self.name = name
+        self.state = SampState()
+        self.client: Client | None = None
+        self._connecting: asyncio.Task[Client] | None = None
+        self.bridge: Any = None
+
+    # ------------------------------------------------------------ connection
+
+    def connect(self, hub: str = "auto", **options: Any) -> asyncio.Task[Client]:
+        """Connect in the background; return the task (``await`` it in a cell to wait).
+
+        Parameters
+        ----------
+        hub : {"auto", "start", "connect"}
+            ``connect`` uses a running hub only; ``start`` and ``auto`` start
+            an embedded hub (a child process) when none answers.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``hub`` mode.
+        SampError
+            If no event loop is running (outside a Jupyter kernel).
+        """
+        if hub not in HUB_MODES:
+            raise ValueError(f"hub must be one of {', '.join(HUB_MODES)}, not {hub!r}")
+        if self._connecting is not None and not self._connecting.done():
+            return self._connecting
+        if self.client is not None and self.client.connected:
+            return _finished(self.client)
+        self._connecting = spawn(self._connect(hub, options))
+        return self._connecting
+
+    async def _connect(self, hub: str, options: dict[str, Any]) -> Client:
+        if self.client is not None:
+            await self.client.close(stop_hub=False)
+        client = Client(self.name, metadata=NOTEBOOK_METADATA, start_hub=hub != "connect",
+                        **options)
+        self.client = client
+        self.state.bind(client)
+        client.observe_traffic(self._log_traffic)
+        self.state.status = "connecting"
+        try:
+            await client.start()
+        except SampError as exc:
+            self.state.status = f"not connected: {exc}"
+            raise
+        self.bridge = _make_bridge(client)
+        self.state.add_log("state", f"connected to {client.hub_url}")
+        return client
+
+    def disconnect(self, stop_hub: bool | None = None) -> asyncio.Task[None]:
+        """Unregister in the background (a hub this kernel started stops if idle)."""
+        return spawn(self._disconnect(stop_hub))
+
+    async def _disconnect(self, stop_hub: bool | None) -> None:
+        if self.client is not None:
+            await self.client.close(stop_hub=stop_hub)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the notebook is registered with a hub."""
+        return self.client is not None and self.client.connected
+
+    def require(self) -> Client:
+        """Return the connected client.
+
+        Raises
+        ------
+        NotConnectedError
+            Saying how to connect, if the notebook is not connected.
+        """
+        if self.client is None or not self.client.connected:
+            state = "connecting" if self._connecting and not self._connecting.done() else "not"
+            raise NotConnectedError(
+                f"SAMP is {state} connected yet: run %samp connect (or await "
+                f"jupyter_samp.connection().connect()) and wait for it to finish"
+            )
+        return self.client
+
+    # ------------------------------------------------------------ messages
+
+    def point_at(self, ra: float, dec: float, to: str | None = None) -> asyncio.Task[Any]:
+        """Ask applications to look at a sky position (``coord.pointAt.sky``), in degrees."""
+        client = self.require()
+        params = {"ra": float(ra), "dec": float(dec)}
+        if to is not None:
+            client.resolve(to)  # an unknown name fails here, in the cell, not later
+            return spawn(client.notify(to, "coord.pointAt.sky", params))
+        return spawn(client.notify_all("coord.pointAt.sky", params))
+
+    def _log_traffic(self, direction: str, peer: str, mtype: str, how: str) -> None:
+        names = {entry["id"]: entry["name"] for entry in self.state.clients}
+        who = ", ".join(names.get(ident, ident) for ident in peer.split(",") if ident) or "nobody"
+        arrow = "->" if direction == "out" else "<-"
+        self.state.add_log(direction, f"{arrow} {who}: {mtype} ({how})", mtype=mtype)
+
+
+def spawn(coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Run ``coroutine`` as a task on the running loop (the kernel's).
+
+    Raises
+    ------
+    SampError
+        If no loop is running in this thread (plain Python or a terminal
+        IPython without a loop): use the async API or SyncClient there.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        coroutine.close()
+        raise SampError(
+            "jupyter_samp's notebook API needs the running event loop of a Jupyter kernel; "
+            "in scripts use jupyter_samp.SyncClient or the async Client"
+        ) from None
+    task = loop.create_task(coroutine)
+    task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("background SAMP task failed: %s", task.exception())
+
+
+def _finished(value: T) -> asyncio.Task[T]:
+    async def done() -> T:
+        return value
+
+    return spawn(done())
+
+
+def _make_bridge(client: Client) -> Any:
+    """The data bridge for ``client`` (imported here so pandas/astropy load only now)."""
+    from jupyter_samp.data.bridge import DataBridge
+
+    return DataBridge(client)
+
+
+_session: SampSession | None = None
+
+
+def connection(name: str = "jupyter") -> SampSession:
+    """Return this kernel's SAMP session, creating it on first use (not yet connected)."""
+    global _session
+    if _session is None:
+        _session = SampSession(name)
+    return _session
