@@ -11,6 +11,7 @@ elements, malformed XML) raises :class:`~jupyter_samp.errors.ProtocolError`.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 from xml.parsers import expat
 
@@ -247,8 +248,34 @@ def _decode(body: bytes) -> _Decoder:
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
-        raise ProtocolError(f"malformed XML: {exc}") from exc
+        culprit = _culprit(body, parser.ErrorByteIndex)
+        raise ProtocolError(f"malformed XML: {exc}{culprit}") from exc
     return decoder
+
+
+_CHAR_REF = re.compile(rb"&#(?:x([0-9a-fA-F]+)|([0-9]+));")
+
+
+def _culprit(body: bytes, index: int) -> str:
+    """Name the character expat stopped at if it is one no SAMP string may hold.
+
+    XML 1.0 cannot carry most control characters at all, so a client that
+    sends one gets an XML error; saying which character it was helps.
+    """
+    if not 0 <= index < len(body):
+        return ""
+    reference = _CHAR_REF.match(body, index)
+    if reference is not None:
+        digits = reference.group(1) or reference.group(2)
+        code = int(digits, 16 if reference.group(1) else 10)
+    else:
+        code = body[index]
+    if code in (0x09, 0x0A, 0x0D) or 0x20 <= code <= 0x7F:
+        return ""
+    return (
+        f" (at character 0x{code:02x}: SAMP strings may hold only printable 7-bit "
+        f"ASCII, TAB, LF and CR)"
+    )
 
 
 def decode_call(body: bytes) -> tuple[str, list[Any]]:

@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    hub = _hub_class()(
-        web_profile=False, lockfile=args.lockfile, mode="single", addr=args.addr
-    )
+    hub = _hub_class()(web_profile=False, lockfile=args.lockfile, mode="single", addr=args.addr)
     hub.start(wait=False)
     print(f"ready {hub.params.get('samp.hub.xmlrpc.url', '')}", flush=True)
     try:
