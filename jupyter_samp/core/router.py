@@ -260,6 +260,8 @@ class Router(MessagingRules):
         check_mtype(mtype)
         found = {}
         for record in self.registry.others(caller):
+            if record.callback is None:  # it could not receive the message anyway
+                continue
             annotation = record.subscriptions.annotation(mtype)
             if annotation is not None and self._permitted(caller, mtype, annotation):
                 found[record.public_id] = annotation

@@ -1102,3 +1102,12 @@ def test_custom_allow_list() -> None:
 )
 def test_restriction_permits(mtype: str, annotation: dict[str, str] | None, allowed: bool) -> None:
     assert MTypeRestriction().permits(mtype, annotation) is allowed
+
+
+def test_get_subscribed_clients_leaves_out_uncallable_clients() -> None:
+    router = make_router()
+    asker = join(router)
+    listening = join(router, subs={"test.echo": {}})
+    deaf = join(router, subs={"test.echo": {}}, callable=False)
+    found = router.get_subscribed_clients(asker.key, "test.echo")
+    assert listening.id in found and deaf.id not in found
