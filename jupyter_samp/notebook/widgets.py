@@ -1,0 +1,178 @@
+"""ipywidgets views of the SAMP state: apps panel, target picker, send buttons, log.
+
+Views never own state: each renders a :class:`~jupyter_samp.notebook.model.SampState`
+and re-renders when the traits it observes change; actions go through the
+:class:`~jupyter_samp.notebook.session.SampSession`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Unicode
+
+from jupyter_samp.notebook.display import error_line
+from jupyter_samp.notebook.model import SampState
+from jupyter_samp.notebook.render import accepts_summary, log_table, status_line
+from jupyter_samp.notebook.session import SampSession
+
+
+class StatusView(widgets.HTML):
+    """One line: connected or not, to which hub, with which applications."""
+
+    def __init__(self, state: SampState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+        state.observe(self._render, names=["connected", "status", "clients", "hub"])
+        self._render()
+
+    def _render(self, change: Any = None) -> None:
+        self.value = status_line(self.state)._repr_html_()
+
+
+class AppsPanel(widgets.VBox):
+    """The connected applications: icon, name, id and what they accept."""
+
+    def __init__(self, state: SampState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+        state.observe(self._render, names="clients")
+        self._render()
+
+    def _render(self, change: Any = None) -> None:
+        rows = [_app_row(entry) for entry in self.state.clients if not entry["is_hub"]]
+        if not rows:
+            rows = [widgets.HTML("<i>No application is connected to the hub.</i>")]
+        self.children = tuple(rows)
+
+
+def _app_row(entry: dict[str, Any]) -> widgets.HTML:
+    icon = entry["icon_url"]
+    image = (f'<img src="{html.escape(icon)}" width="20" height="20" '
+             f'style="vertical-align:middle" alt=""> ' if icon.startswith("http") else "")
+    accepts = accepts_summary(entry["subscriptions"])
+    return widgets.HTML(
+        f"{image}<b>{html.escape(entry['name'])}</b> "
+        f"<span style='color:#888'>{html.escape(entry['id'])}</span> "
+        f"&mdash; accepts {html.escape(accepts)}",
+        description_tooltip=entry["description"],
+    )
+
+
+class TargetPicker(widgets.Dropdown):
+    """Pick a recipient among the applications that accept ``mtype``.
+
+    Its ``value`` is a client id, or None for "every application that accepts it".
+    """
+
+    mtype = Unicode(help="The MType the picked application must accept.").tag(sync=False)
+
+    def __init__(self, state: SampState, mtype: str, **kwargs: Any) -> None:
+        kwargs.setdefault("description", "to")
+        super().__init__(**kwargs)
+        self.state = state
+        self.mtype = mtype
+        state.observe(self._render, names="clients")
+        self._render()
+
+    def _render(self, change: Any = None) -> None:
+        chosen = self.value
+        apps = self.state.apps_accepting(self.mtype)
+        options: list[tuple[str, Any]] = [("every application that accepts it", None)]
+        options += [(f"{entry['name']} ({entry['id']})", entry["id"]) for entry in apps]
+        self.options = options
+        self.value = chosen if chosen in {value for _, value in options} else None
+
+
+class SendButton(widgets.VBox):
+    """A button that sends a table or an image to the picked application.
+
+    Parameters
+    ----------
+    session : SampSession
+        The notebook's connection.
+    data : object
+        What to send: a DataFrame or Table (``kind="table"``), or an HDU or
+        2-D array (``kind="image"``).
+    name : str
+        The name the receiving application shows.
+    """
+
+    def __init__(self, session: SampSession, data: Any, kind: str = "table",
+                 name: str = "data", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if kind not in ("table", "image"):
+            raise ValueError(f"kind must be 'table' or 'image', not {kind!r}")
+        self.session, self.data, self.kind, self.name = session, data, kind, name
+        mtype = "table.load.votable" if kind == "table" else "image.load.fits"
+        self.picker = TargetPicker(session.state, mtype)
+        self.button = widgets.Button(description=f"Send {kind}", icon="paper-plane")
+        self.result = widgets.HTML()
+        self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout={"width": "200px",
+                                                                        "visibility": "hidden"})
+        self.button.on_click(self._send)
+        self.children = (widgets.HBox([self.picker, self.button, self.progress]), self.result)
+
+    def _send(self, button: Any = None) -> None:
+        self.result.value = "<i>sending...</i>"
+        try:
+            if self.kind == "table":
+                handle = self.session.send_table(self.data, to=self.picker.value, name=self.name,
+                                                 progress=self._show_progress)
+                task = handle.receipt_task
+            else:
+                task = self.session.send_image(self.data, to=self.picker.value, name=self.name)
+        except Exception as error:
+            self.result.value = _error_html(error)
+            return
+        task.add_done_callback(self._done)
+
+    def _show_progress(self, sent: int, total: int | None) -> None:
+        if total:
+            self.progress.layout.visibility = "visible"
+            self.progress.value = min(1.0, sent / total)
+
+    def _done(self, task: Any) -> None:
+        if task.cancelled():
+            self.result.value = "<i>cancelled</i>"
+        elif task.exception() is not None:
+            self.result.value = _error_html(task.exception())
+        else:
+            receipt = task.result()
+            self.result.value = receipt._repr_html_() if hasattr(receipt, "_repr_html_") else (
+                html.escape(str(receipt)))
+
+
+def _error_html(error: BaseException) -> str:
+    return f'<span style="color:#b00">{html.escape(error_line(error))}</span>'
+
+
+class MessageLog(widgets.HTML):
+    """The most recent SAMP messages, newest last."""
+
+    def __init__(self, state: SampState, last: int = 20, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state, self.last = state, last
+        state.observe(self._render, names="log")
+        self._render()
+
+    def _render(self, change: Any = None) -> None:
+        self.value = log_table(self.state, self.last)._repr_html_()
+
+
+def panel(session: SampSession) -> widgets.VBox:
+    """Status, connected applications and message log in one box."""
+    state = session.state
+    return widgets.VBox([
+        StatusView(state),
+        widgets.HTML("<b>Applications</b>"),
+        AppsPanel(state),
+        widgets.HTML("<b>Messages</b>"),
+        MessageLog(state),
+    ])
+
+
+Callback = Callable[..., None]
