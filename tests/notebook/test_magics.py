@@ -1,0 +1,75 @@
+"""%samp subcommands in a real IPython shell, against a real hub."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from IPython.core.error import UsageError
+
+from jupyter_samp import Message, connect
+from jupyter_samp.notebook.session import SampSession
+
+from ..client.helpers import wait_until
+
+
+async def _connected(shell, session: SampSession) -> None:  # type: ignore[no-untyped-def]
+    shell.run_line_magic("samp", "connect --hub connect")
+    assert session._connecting is not None
+    await session._connecting
+    assert session.connected
+
+
+async def test_status_before_connecting(shell, fresh_session: SampSession) -> None:  # type: ignore[no-untyped-def]
+    assert "not connected" in repr(shell.run_line_magic("samp", ""))
+
+
+async def test_connect_apps_point_log_disconnect(shell, fresh_session, hub) -> None:  # type: ignore[no-untyped-def]
+    await _connected(shell, fresh_session)
+    pointed: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    async with connect("skyview", hub=hub.lockfile) as viewer:
+        viewer.add_handler("coord.pointAt.sky", lambda m: pointed.set_result(m))
+        await viewer.flush()
+        client = fresh_session.client
+        await wait_until(lambda: bool(client.subscribers("coord.pointAt.sky")), client)
+        assert "skyview" in repr(shell.run_line_magic("samp", "apps"))
+        assert "sky positions" in repr(shell.run_line_magic("samp", "apps"))
+        assert "skyview" in repr(shell.run_line_magic("samp", "status"))
+        shell.run_line_magic("samp", "point 83.82 -5.39 --to skyview")
+        message = await asyncio.wait_for(pointed, 10)
+        assert message.params == {"ra": "83.82", "dec": "-5.39"}
+        await wait_until(lambda: any("coord.pointAt.sky" in e["text"]
+                                     for e in fresh_session.state.log), client)
+        assert "coord.pointAt.sky" in repr(shell.run_line_magic("samp", "log"))
+    shell.run_line_magic("samp", "disconnect")
+    await wait_until(lambda: not fresh_session.connected, client)
+    assert not fresh_session.state.connected
+
+
+@pytest.mark.parametrize(
+    ("line", "complaint"),
+    [
+        ("point 10", "usage: %samp point RA DEC"),
+        ("point ten 20", "must be numbers"),
+        ("send nosuchvariable", "no variable named 'nosuchvariable'"),
+        ("hub restart", "usage: %samp hub start|stop"),
+        ("apps", "not connected"),
+    ],
+)
+async def test_bad_input_is_one_line(shell, fresh_session, line: str, complaint: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError, match=complaint) as caught:
+        shell.run_line_magic("samp", line)
+    assert "\n" not in str(caught.value)
+
+
+async def test_unknown_app_is_one_line(shell, fresh_session, hub) -> None:  # type: ignore[no-untyped-def]
+    await _connected(shell, fresh_session)
+    with pytest.raises(UsageError, match="No application called 'topcat'") as caught:
+        shell.run_line_magic("samp", "point 1 2 --to topcat")
+    assert "\n" not in str(caught.value)
+
+
+def test_help_documents_subcommands(shell) -> None:  # type: ignore[no-untyped-def]
+    doc = shell.find_line_magic("samp").__doc__
+    for word in ("connect", "apps", "send", "image", "point", "select", "log", "hub", "disconnect"):
+        assert word in doc
