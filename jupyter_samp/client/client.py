@@ -23,6 +23,7 @@ from jupyter_samp.client.sending import SendingMixin
 from jupyter_samp.client.tracker import ClientEvent, ClientTracker, ClientView
 from jupyter_samp.client.watcher import HubWatcher
 from jupyter_samp.errors import (
+    ClientTimeoutError,
     HubAlreadyRunningError,
     HubUnavailableError,
     InvalidValueError,
@@ -227,15 +228,22 @@ class Client(SendingMixin):
         await self._proxy.call("declareSubscriptions", self.handlers.subscriptions())
         await self._load_clients()
 
-    async def _load_clients(self) -> None:
+    async def _load_clients(self, only_new: bool = False) -> None:
         assert self._proxy is not None
         ids = await self._proxy.call("getRegisteredClients")
+        if only_new:
+            ids = [client_id for client_id in ids if client_id not in self.tracker.clients]
         answers = await asyncio.gather(
             *(self._describe(client_id) for client_id in ids), return_exceptions=True
         )
         for client_id, answer in zip(ids, answers, strict=True):
             if not isinstance(answer, BaseException):
                 self.tracker.add(client_id, *answer)
+
+    async def _refresh_clients(self) -> None:
+        """Learn about clients the hub's events have not announced yet."""
+        if self.connected and self._proxy is not None:
+            await self._load_clients(only_new=True)
 
     async def _describe(self, client_id: str) -> tuple[Any, Any]:
         assert self._proxy is not None
@@ -271,8 +279,11 @@ class Client(SendingMixin):
             self._set_disconnected("another hub replaced ours")
             return
         try:
-            await self._proxy.ping(timeout=5.0)
+            await self._proxy.ping(timeout=30.0)
+        except ClientTimeoutError:
+            log.warning("the hub is slow to answer pings; still connected")
         except SampError as exc:
+            # Refused or reset: nothing serves at the hub's address any more.
             self._set_disconnected(f"the hub stopped answering ({exc})")
 
     def _set_disconnected(self, reason: str) -> None:

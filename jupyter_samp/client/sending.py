@@ -120,7 +120,7 @@ class SendingMixin:
             If several applications have that name.
         """
         clients = self.tracker.clients
-        if target in clients or target == self.hub_id:
+        if target in clients or target in (self.hub_id, self.self_id):
             return target
         wanted = target.casefold()
         found = [view for view in clients.values() if view.name.casefold() == wanted]
@@ -132,6 +132,21 @@ class SendingMixin:
                                        f"({names}); give the id instead")
         raise NoSuchClientError(f"No application called {target!r} is connected"
                                 f"{_connected_list(clients)}")
+
+    async def _target(self, target: str) -> str:
+        """Like :meth:`resolve`, but asks the hub once more before giving up.
+
+        The tracker learns of new clients from hub events, which may still be
+        on their way when a just-registered client is addressed by its id.
+        """
+        try:
+            return self.resolve(target)
+        except NoSuchClientError:
+            await self._refresh_clients()
+            return self.resolve(target)
+
+    async def _refresh_clients(self) -> None:
+        raise NotImplementedError  # provided by Client
 
     # ------------------------------------------------------------ notifications
 
@@ -152,7 +167,7 @@ class SendingMixin:
             If not connected.
         """
         message = build_message(mtype, params, extra)
-        recipient = self.resolve(target)
+        recipient = await self._target(target)
         await self._hub("notify", recipient, message)
         self._note_traffic("out", recipient, mtype, "notify")
 
@@ -196,7 +211,7 @@ class SendingMixin:
             If the hub goes away before the response arrives.
         """
         message = build_message(mtype, params, extra)
-        recipient = self.resolve(target)
+        recipient = await self._target(target)
         tag = f"jsamp-{next(_tags)}"
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[tag] = future
@@ -254,7 +269,7 @@ class SendingMixin:
             If the recipient answers ``samp.error`` (and ``check``).
         """
         message = build_message(mtype, params, extra)
-        recipient = self.resolve(target)
+        recipient = await self._target(target)
         seconds = str(max(1, math.ceil(timeout)))
         started = time.monotonic()
         try:
