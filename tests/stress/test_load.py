@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_samp import Client, Message, connect
+from jupyter_samp import Client, Message
 from jupyter_samp.testing import jupyter_samp_hub, run_calcstorm, samp_environment
 
 from .report import peak_rss_mb, record, rss_mb
