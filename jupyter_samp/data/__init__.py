@@ -1,11 +1,53 @@
-"""Table and image encoders and decoders for SAMP messages.
+"""Tables and images to and from other SAMP applications.
 
+* :mod:`jupyter_samp.data.bridge`: :class:`DataBridge` sends tables, images,
+  spectra, positions and row selections through a client, and receives tables
+  and images; :func:`send_table` and friends use a client's default bridge.
+* :mod:`jupyter_samp.data.server`: the local HTTP server the data is fetched from.
 * :mod:`jupyter_samp.data.votable` writes VOTable 1.4 (BINARY2, BINARY,
   TABLEDATA) from astropy tables and pandas DataFrames, streamed in chunks.
 * :mod:`jupyter_samp.data.fits` writes FITS images and tables.
 * :mod:`jupyter_samp.data.decode` reads VOTable and FITS data received from
   other applications.
 
-These modules import numpy, pandas and astropy; nothing here is imported by
-``import jupyter_samp``, so the hub and client start without them.
+These modules import numpy, pandas and astropy; importing this package does
+not (the names below are loaded on first use), and ``import jupyter_samp``
+does not import it, so the hub and client start without them.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DataBridge": "bridge",
+    "TableReceipt": "bridge",
+    "bridge_for": "bridge",
+    "send_table": "bridge",
+    "send_image": "bridge",
+    "send_spectrum": "bridge",
+    "point_at": "bridge",
+    "load_bibcode": "bridge",
+    "Receipt": "receipts",
+    "DeliveryError": "receipts",
+    "TableHandle": "handles",
+    "TableEvent": "handles",
+    "Received": "receive",
+    "ResourceServer": "server",
+    "Resource": "server",
+    "FetchError": "fetch",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_samp.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"jupyter_samp.data.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

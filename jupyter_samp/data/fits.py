@@ -13,11 +13,14 @@ from __future__ import annotations
 import io
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jupyter_samp.errors import InvalidValueError
+
+if TYPE_CHECKING:
+    from jupyter_samp.data.payload import Payload, Segment
 
 #: The media type for FITS files (RFC 4047).
 FITS_MEDIA_TYPE = "application/fits"
@@ -59,20 +62,31 @@ def fits_bytes(
         HDUList or table, a header astropy cannot verify, or an unsupported
         object.
     """
+    if _is_table(obj):
+        _refuse_extras(header, wcs, "a table")
+        return table_fits_bytes(obj)
+    return _write(image_hdulist(obj, header=header, wcs=wcs, allow_ndim=allow_ndim))
+
+
+def image_hdulist(
+    obj: Any, *, header: Any = None, wcs: Any = None, allow_ndim: bool = False
+) -> Any:
+    """The HDUList :func:`fits_bytes` writes for anything but a table.
+
+    Parameters and errors are those of :func:`fits_bytes`. An HDUList is
+    returned as it is (checked, not copied); an image becomes the primary HDU.
+    """
     from astropy.io import fits
 
     if isinstance(obj, fits.HDUList):
         _refuse_extras(header, wcs, "an HDUList")
-        return _write(obj)
+        return obj
     if isinstance(obj, (fits.BinTableHDU, fits.TableHDU)):
         _refuse_extras(header, wcs, "a table HDU")
-        return _write(fits.HDUList([fits.PrimaryHDU(), obj]))
+        return fits.HDUList([fits.PrimaryHDU(), obj])
     if isinstance(obj, (fits.PrimaryHDU, fits.ImageHDU)):
         data, base = obj.data, obj.header.copy()
-    elif _is_table(obj):
-        _refuse_extras(header, wcs, "a table")
-        return table_fits_bytes(obj)
-    elif hasattr(obj, "__array__"):
+    elif hasattr(obj, "__array__") and not _is_table(obj):
         data, base = obj, fits.Header()
     else:
         raise InvalidValueError(f"cannot write a {type(obj).__name__} as FITS")
@@ -85,7 +99,101 @@ def fits_bytes(
         base.update(wcs.to_header(relax=True))  # relax keeps SIP and other conventions
     # The constructor rewrites SIMPLE/BITPIX/NAXIS* from the data, and drops an
     # extension's XTENSION/PCOUNT/GCOUNT, whatever the merged header said.
-    return _write(fits.HDUList([fits.PrimaryHDU(data=data, header=base)]))
+    return fits.HDUList([fits.PrimaryHDU(data=data, header=base)])
+
+
+def check_viewable(hdul: Any, allow_ndim: bool = False) -> None:
+    """Check that an image viewer can show ``hdul``: its first data is a 2-D image.
+
+    Raises
+    ------
+    InvalidValueError
+        No HDU holds data, the first data is a table, or (without
+        ``allow_ndim``) the image is not 2-D.
+    """
+    from astropy.io import fits
+
+    for hdu in hdul:
+        if hdu.data is None:
+            continue
+        if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+            raise InvalidValueError(
+                "the first data in this FITS file is a table, not an image; "
+                "send it as a table instead"
+            )
+        _check_ndim(hdu.data.ndim, allow_ndim)
+        return
+    raise InvalidValueError("this FITS data holds no image")
+
+
+def image_payload(
+    obj: Any, *, header: Any = None, wcs: Any = None, allow_ndim: bool = False
+) -> Payload:
+    """A FITS image ready to serve, checked before any byte is produced.
+
+    A single image of a type FITS stores natively (uint8, int16/32/64,
+    float32/64, unscaled) is streamed: header, then the pixels converted to
+    big-endian a block of rows at a time, then the padding, so the file is
+    never built in memory. Anything else (HDULists, other types, which need
+    astropy's scaling) is written by astropy into memory first.
+
+    Raises
+    ------
+    InvalidValueError
+        As :func:`fits_bytes`, and data an image viewer cannot show
+        (see :func:`check_viewable`).
+    """
+    from jupyter_samp.data.payload import BytesPayload, SegmentPayload
+
+    hdul = image_hdulist(obj, header=header, wcs=wcs, allow_ndim=allow_ndim)
+    check_viewable(hdul, allow_ndim)
+    if len(hdul) == 1 and _streamable(hdul[0]):
+        return SegmentPayload(_image_segments(hdul[0]))
+    return BytesPayload(_write(hdul))
+
+
+#: dtypes FITS images store as they are (BITPIX 8, 16, 32, 64, -32, -64).
+_NATIVE = {"u1", "i2", "i4", "i8", "f4", "f8"}
+_BLOCK = 2880
+
+
+def _streamable(hdu: Any) -> bool:
+    data = hdu.data
+    scaled = any(key in hdu.header for key in ("BZERO", "BSCALE", "BLANK"))
+    return data is not None and f"{data.dtype.kind}{data.dtype.itemsize}" in _NATIVE and not scaled
+
+
+def _image_segments(hdu: Any) -> list[Segment]:
+    """Header, pixel blocks and padding of one primary image, sizes known in advance.
+
+    Raises
+    ------
+    InvalidValueError
+        The header does not verify.
+    """
+    from astropy.io.fits.verify import VerifyError
+
+    from jupyter_samp.data.payload import Segment
+
+    try:
+        hdu.verify("exception")
+    except VerifyError as exc:
+        raise InvalidValueError(f"invalid FITS header: {exc}") from exc
+    head = hdu.header.tostring().encode("ascii")
+    data = hdu.data
+    big = data.dtype.newbyteorder(">")
+    rows = max(1, (4 << 20) // max(1, data[0].nbytes if data.ndim > 1 else data.nbytes))
+    segments = [Segment(len(head), lambda: head)]
+    for start in range(0, len(data), rows):
+        block = data[start : start + rows]
+
+        def produce(block: np.ndarray = block) -> bytes:
+            return np.ascontiguousarray(block, dtype=big).tobytes()
+
+        segments.append(Segment(block.nbytes, produce))
+    pad = -data.nbytes % _BLOCK
+    segments.append(Segment(pad, lambda: bytes(pad)))
+    return segments
 
 
 def _refuse_extras(header: Any, wcs: Any, what: str) -> None:

@@ -39,11 +39,14 @@ import numbers
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_samp.data._fields import Field, plan_field
 from jupyter_samp.data._xml import document_parts
 from jupyter_samp.errors import InvalidValueError
+
+if TYPE_CHECKING:
+    from jupyter_samp.data.payload import Payload, Segment
 
 #: The media type SAMP and HTTP servers should announce for these documents.
 VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
@@ -147,6 +150,42 @@ class VOTablePlan:
         body = full * (4 * -(-rows * size // 3) + 1)
         body += (4 * -(-rest * size // 3) + 1) if rest else 0
         return len(head) + body + len(tail)
+
+    def segments(self, chunk_rows: int | None = None) -> list[Segment] | None:
+        """The document as :class:`~jupyter_samp.data.payload.Segment` pieces of known size.
+
+        Binary serializations only (None for TABLEDATA, whose size is not
+        known before it is written). Concatenating every segment's bytes gives
+        :meth:`chunks`; a server can produce just the rows a byte range needs.
+        """
+        if self.serialization == "tabledata":
+            return None
+        from jupyter_samp.data._encode import binary_chunk, binary_layout
+        from jupyter_samp.data.payload import Segment
+
+        head, tail = document_parts(self)
+        rows, size = self.chunk_rows(chunk_rows), self.row_bytes
+        layout = binary_layout(self.fields, self.serialization == "binary2")
+        pieces = [Segment(len(head), lambda: head)]
+        for start in range(0, self.nrows, rows):
+            stop = min(self.nrows, start + rows)
+            encoded = 4 * -(-(stop - start) * size // 3) + 1  # base64 text plus newline
+
+            def produce(start: int = start, stop: int = stop) -> bytes:
+                return binary_chunk(self.fields, layout, start, stop)
+
+            pieces.append(Segment(encoded, produce))
+        pieces.append(Segment(len(tail), lambda: tail))
+        return pieces
+
+    def payload(self, chunk_rows: int | None = None) -> Payload:
+        """A :class:`~jupyter_samp.data.payload.Payload` serving this document, streamed."""
+        from jupyter_samp.data.payload import SegmentPayload, StreamPayload
+
+        segments = self.segments(chunk_rows)
+        if segments is None:
+            return StreamPayload(lambda: self.chunks(chunk_rows))
+        return SegmentPayload(segments)
 
     def to_bytes(self, chunk_rows: int | None = None) -> bytes:
         """The whole document as one bytes object."""

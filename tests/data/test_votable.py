@@ -513,5 +513,8 @@ def test_any_nullable_frame_reads_back_exactly(
             if row[j] is None:
                 # Text has no null in BINARY; astropy reads empty text as "".
                 assert got in ("", np.ma.masked) if name == "s" else got is np.ma.masked
+            elif name == "s" and serialization == "tabledata":
+                # astropy strips the whitespace around TABLEDATA cell text.
+                assert got == row[j].strip(), (name, k, got, row[j])
             else:
                 assert got == row[j], (name, k, got, row[j])

@@ -1,0 +1,252 @@
+"""Benchmark: a table from one SAMP client to another, ours against the usual path.
+
+A ``rows x 10`` float64 DataFrame (default 1,000,000 rows, 80 MB of numbers)
+travels from a sending client to a receiving client through our hub:
+
+* **ours**: the sender publishes it on its resource server (VOTable BINARY2,
+  streamed) and calls ``table.load.votable``; the receiver fetches it over
+  HTTP and parses it (our decode). Timed from the send to the ``samp.ok``,
+  which the receiver gives after parsing.
+* **usual**: astropy ``Table.write(format="votable")`` (TABLEDATA, its
+  default) to a temporary file, then astropy parses the file.
+
+Each path runs in a fresh child process, which reports its time and its
+peak resident memory above the baseline it had with the DataFrame built.
+Also printed: serialisation speed (in-process encode of the whole document)
+and the extra memory the server uses while streaming the table to a client
+(tracemalloc, in a separate pass so it does not slow the timed one).
+
+With ``--topcat`` (needs Xvfb and TOPCAT), TOPCAT loads the table from our
+URL and from the usual file (written by astropy as above); each is timed
+from the send to the ``samp.ok`` and to the moment TOPCAT lists the table.
+
+Run::
+
+    python benchmarks/bench_transfer.py                  # 1,000,000 rows
+    python benchmarks/bench_transfer.py --rows 100000 --topcat
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import resource
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jupyter_samp import Hub, connect
+from jupyter_samp.data import DataBridge
+from jupyter_samp.data.votable import plan_votable
+from jupyter_samp.testing import PeerProcess, samp_environment
+
+COLUMNS = 10
+
+
+def frame(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(42)
+    return pd.DataFrame(rng.random((rows, COLUMNS)), columns=[f"c{i}" for i in range(COLUMNS)])
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------- the two paths
+
+
+async def ours(df: pd.DataFrame, root: Path) -> float:
+    """Seconds from send_table to the receiver's samp.ok (it answers after parsing)."""
+    with samp_environment(root) as env:
+        async with Hub(lockfile=env.lockfile, web_profile=False), connect(
+            "sender", hub=env.lockfile
+        ) as sender, connect("receiver", hub=env.lockfile) as receiver:
+            inbox, out = DataBridge(receiver), DataBridge(sender)
+            got: list[Any] = []
+            inbox.on_table(lambda item: got.append(item.data))
+            await receiver.flush()
+            while not sender.subscribers("table.load.votable"):
+                await asyncio.sleep(0.01)  # set-up only, not timed
+            start = time.perf_counter()
+            receipt = await out.send_table(df, to="receiver", name="bench")
+            elapsed = time.perf_counter() - start
+            assert receipt.succeeded and len(got[0]) == len(df), receipt.summary()
+            await out.close()
+            await inbox.close()
+    return elapsed
+
+
+def usual(df: pd.DataFrame, root: Path) -> float:
+    """Seconds for astropy to write TABLEDATA to a file and parse it back."""
+    from astropy.table import Table
+
+    path = root / "usual.vot"
+    start = time.perf_counter()
+    Table.from_pandas(df).write(path, format="votable", overwrite=True)
+    table = Table.read(path, format="votable")
+    elapsed = time.perf_counter() - start
+    assert len(table) == len(df)
+    return elapsed
+
+
+def run_path(name: str, rows: int, queue: Any) -> None:
+    """Child process: build the frame, run one path, report seconds and peak memory."""
+    df = frame(rows)
+    base = peak_rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = asyncio.run(ours(df, Path(tmp))) if name == "ours" else usual(df, Path(tmp))
+    queue.put((seconds, peak_rss_mb() - base))
+
+
+def in_child(name: str, rows: int) -> tuple[float, float]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=run_path, args=(name, rows, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+# ---------------------------------------------------------------- serving
+
+
+def serialisation(df: pd.DataFrame) -> tuple[float, int]:
+    plan = plan_votable(df)
+    start = time.perf_counter()
+    size = sum(len(piece) for piece in plan.chunks())
+    return time.perf_counter() - start, size
+
+
+async def serving_memory(df: pd.DataFrame) -> int:
+    """Peak bytes traced while the server streams the table to a discarding client."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    from jupyter_samp.data.server import ResourceServer
+
+    async with ResourceServer() as server:
+        res = server.publish(plan_votable(df).payload(), filename="t.vot")
+        client = AsyncHTTPClient(force_instance=True, max_body_size=1 << 34)
+        tracemalloc.start()
+        try:
+            await client.fetch(res.url, streaming_callback=lambda piece: None,
+                               request_timeout=600)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            client.close()
+
+
+# ---------------------------------------------------------------- TOPCAT
+
+
+def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,), start_new_session=True, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], 30)
+    number = os.read(read_end, 64).decode().strip() if ready else ""
+    os.close(read_end)
+    if not number:
+        raise RuntimeError("Xvfb did not start")
+    return xvfb, f":{number}"
+
+
+async def until_listed(client: Any, topcat: str, table_id: str) -> None:
+    params = {"table-id": table_id, "row-list": []}
+    while (await client.call(topcat, "table.select.rowList", params, timeout=120,
+                             check=False)).status == "samp.error":
+        await asyncio.sleep(0.05)  # TOPCAT announces nothing when a load completes
+
+
+async def topcat_times(
+    df: pd.DataFrame, root: Path, display: str
+) -> dict[str, tuple[float, float]]:
+    from astropy.table import Table
+
+    times: dict[str, tuple[float, float]] = {}
+    with samp_environment(root) as env:
+        async with Hub(lockfile=env.lockfile, web_profile=False):
+            java = ["java", f"-Duser.home={env.home}", "-Djava.awt.headless=false", "-Xmx4g",
+                    "-classpath", "/usr/share/java/starlink-topcat.jar",
+                    "uk.ac.starlink.topcat.Driver", "-samp"]
+            async with PeerProcess(java, env=env.subprocess_env({"DISPLAY": display})), connect(
+                "bench", hub=env.lockfile
+            ) as client:
+                while not client.subscribers("table.load.votable"):
+                    await asyncio.sleep(0.1)  # set-up only, not timed
+                topcat = client.subscribers("table.load.votable")[0].id
+                bridge = DataBridge(client, timeout=600)
+                start = time.perf_counter()
+                receipt = await bridge.send_table(df, to=topcat, name="ours")
+                ok = time.perf_counter() - start
+                await until_listed(client, topcat, receipt.table.table_id)
+                times["ours (BINARY2 over HTTP)"] = (ok, time.perf_counter() - start)
+                path = root / "usual.vot"
+                start = time.perf_counter()
+                Table.from_pandas(df).write(path, format="votable", overwrite=True)
+                params = {"url": path.as_uri(), "table-id": "usual", "name": "usual"}
+                await client.call(topcat, "table.load.votable", params, timeout=600)
+                ok = time.perf_counter() - start
+                await until_listed(client, topcat, "usual")
+                times["usual (astropy TABLEDATA file)"] = (ok, time.perf_counter() - start)
+                await bridge.close()
+    return times
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--topcat", action="store_true", help="also time TOPCAT loading")
+    parser.add_argument("--skip-usual", action="store_true", help="skip the slow astropy path")
+    args = parser.parse_args()
+    df = frame(args.rows)
+    table_mb = df.memory_usage(index=False).sum() / 1e6
+    print(f"table: {args.rows} rows x {COLUMNS} float64 columns = {table_mb:.1f} MB")
+
+    seconds, size = serialisation(df)
+    print(f"serialisation (BINARY2): {seconds:.3f} s, {table_mb / seconds:.0f} MB/s of table, "
+          f"{size / 1e6 / seconds:.0f} MB/s of document ({size / 1e6:.1f} MB)")
+    peak = asyncio.run(serving_memory(df))
+    print(f"extra memory while serving: {peak / 1e6:.1f} MB = {peak / 1e6 / table_mb:.2f}x table")
+
+    mine, mine_mem = in_child("ours", args.rows)
+    print(f"ours end to end (publish, fetch, parse): {mine:.2f} s, "
+          f"{table_mb / mine:.0f} MB/s, peak +{mine_mem:.0f} MB RSS")
+    if not args.skip_usual:
+        theirs, theirs_mem = in_child("usual", args.rows)
+        print(f"usual (astropy TABLEDATA file, parse): {theirs:.2f} s, "
+              f"{table_mb / theirs:.1f} MB/s, peak +{theirs_mem:.0f} MB RSS")
+        print(f"speed-up end to end: {theirs / mine:.1f}x")
+
+    if args.topcat:
+        xvfb, display = start_xvfb()
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                for label, (ok, listed) in asyncio.run(topcat_times(df, Path(tmp), display)
+                                                       ).items():
+                    print(f"TOPCAT, {label}: samp.ok after {ok:.2f} s, listed after {listed:.2f} s")
+        finally:
+            os.killpg(xvfb.pid, 15)
+            xvfb.wait()
+
+
+if __name__ == "__main__":
+    main()

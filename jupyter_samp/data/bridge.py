@@ -1,0 +1,510 @@
+"""The data bridge: send tables, images, spectra and positions; receive tables and images.
+
+Typical use::
+
+    import jupyter_samp
+    from jupyter_samp.data import DataBridge
+
+    async with jupyter_samp.connect("notebook") as client:
+        bridge = DataBridge(client)
+        sent = await bridge.send_table(df, to="topcat", name="bright stars")
+        print(sent.summary())                 # who loaded it, who failed and why
+        table = sent.table                    # selections made in TOPCAT arrive here
+        table.on_select(lambda event: print(event.table.selection))
+        await bridge.send_image(image, wcs=wcs)          # every image viewer
+        await bridge.point_at(SkyCoord.from_name("M31")) # recentre them
+
+Data is served by a :class:`~jupyter_samp.data.server.ResourceServer` on
+127.0.0.1 at unguessable URLs, streamed as it is fetched. Everything is
+checked before any message is sent: a table with an object column, a 3-D
+array for an image viewer, an unknown recipient raise at once.
+
+``to`` is a client id, an application name (``"topcat"``, case-insensitive)
+or a list of them; with no ``to`` the message goes to every application
+subscribed to its MType. Each send returns a
+:class:`~jupyter_samp.data.receipts.Receipt`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import sys
+import weakref
+from typing import Any
+
+from jupyter_samp.client import Client
+from jupyter_samp.data.delivery import Targets, check_subscribers, deliver, resolve_targets
+from jupyter_samp.data.fetch import DEFAULT_MAX_BYTES
+from jupyter_samp.data.handles import TableHandle
+from jupyter_samp.data.prepare import (
+    Prepared,
+    prepare_image,
+    prepare_spectrum,
+    prepare_table,
+    slug,
+)
+from jupyter_samp.data.receipts import Receipt
+from jupyter_samp.data.receive import ReceivingMixin
+from jupyter_samp.data.server import Resource, ResourceServer
+from jupyter_samp.errors import InvalidValueError
+
+
+class TableReceipt(Receipt):
+    """A :class:`Receipt` for a table, with the :class:`TableHandle` that tracks selections."""
+
+    table: TableHandle
+
+    def __repr__(self) -> str:
+        return f"<TableReceipt {self.table.table_id!r} {self.summary()}>"
+
+
+class DataBridge(ReceivingMixin):
+    """Send and receive data through a connected :class:`~jupyter_samp.client.Client`.
+
+    Parameters
+    ----------
+    client : Client
+        A started client; the bridge uses its event loop.
+    server : ResourceServer, optional
+        Where to publish data; by default one of its own, started on first
+        use and closed by :meth:`close`.
+    timeout : float
+        Default seconds to wait for recipients to answer a load.
+    max_bytes : int
+        Largest table or image accepted from another application.
+    fetch_timeout : float
+        Seconds allowed to download one received table or image.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        server: ResourceServer | None = None,
+        timeout: float = 120.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        fetch_timeout: float = 600.0,
+    ) -> None:
+        ReceivingMixin.__init__(self)
+        self.client = client
+        self.server = server if server is not None else ResourceServer()
+        self._own_server = server is None
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.fetch_timeout = fetch_timeout
+        self.resources: list[Resource] = []
+        self._counter = itertools.count(1)
+        self._used_ids: set[str] = set()
+
+    async def close(self) -> None:
+        """Stop serving everything published, unsubscribe, and stop an own server."""
+        for resource in self.resources:
+            resource.withdraw()
+        self.resources.clear()
+        self._remove_handlers()
+        if self._own_server:
+            await self.server.close()
+
+    async def __aenter__(self) -> DataBridge:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    @property
+    def tables(self) -> dict[str, TableHandle]:
+        """Tables sent or received, by table-id."""
+        return dict(self._by_id)
+
+    # ------------------------------------------------------------ publishing
+
+    def publish(self, prepared: Prepared) -> str:
+        """The URL for prepared data: its own, or a new resource on the server."""
+        if prepared.url is not None:
+            return prepared.url
+        assert prepared.payload is not None
+        resource = self.server.publish(
+            prepared.payload, content_type=prepared.content_type, filename=prepared.filename
+        )
+        self.resources.append(resource)
+        return resource.url
+
+    def forget(self, handle: TableHandle) -> None:
+        """Stop serving a table's data and tracking its selections."""
+        self.unregister(handle)
+        for resource in [r for r in self.resources if r.url == handle.url]:
+            resource.withdraw()
+            self.resources.remove(resource)
+
+    def _label(self, name: str | None, data: Any, kind: str) -> str:
+        meta = getattr(data, "attrs", None) or getattr(data, "meta", None) or {}
+        found = name or (meta.get("name") if hasattr(meta, "get") else None)
+        return str(found) if found else f"{kind}{next(self._counter)}"
+
+    def _new_id(self, given: str | None, label: str) -> str:
+        """A fresh identifier (TOPCAT refuses a table-id it has seen).
+
+        Raises
+        ------
+        InvalidValueError
+            ``given`` was already used by this bridge.
+        """
+        if given is not None and given in self._used_ids:
+            raise InvalidValueError(f"id {given!r} was already used; each send needs a new one")
+        ident = given or f"{slug(label, 'data')}-{secrets.token_hex(4)}"
+        self._used_ids.add(ident)
+        return ident
+
+    def _targets(self, mtype: str, to: Targets) -> list[str] | None:
+        targets = resolve_targets(self.client, to)
+        check_subscribers(self.client, mtype, targets)
+        return targets
+
+    # ------------------------------------------------------------ sending data
+
+    async def send_table(
+        self,
+        data: Any,
+        to: Targets = None,
+        *,
+        name: str | None = None,
+        table_id: str | None = None,
+        format: str | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> TableReceipt:
+        """Send a table (``table.load.votable``, or ``table.load.fits`` with ``format="fits"``).
+
+        Parameters
+        ----------
+        data : DataFrame, Table, QTable, structured ndarray, path or URL
+            The table. A DataFrame's non-default index is sent as leading
+            column(s); units etc. come from ``df.attrs`` or ``units=``.
+        to : str or list of str, optional
+            Recipients (ids or names); default every subscriber.
+        name : str, optional
+            Label shown by the recipients (default ``attrs``/``meta`` name).
+        table_id : str, optional
+            Identifier for later messages; default a new unique one.
+        format : {"votable", "fits"}, optional
+            Default VOTable BINARY2 (or what a file name says).
+        timeout : float, optional
+            Seconds to wait for the recipients to load it.
+        **options
+            Encoder options: ``serialization``, ``index``, ``units``, ``ucds``,
+            ``descriptions``, ``description``, ``chunk_rows``.
+
+        Returns
+        -------
+        TableReceipt
+            Per-recipient outcome, and ``.table``, the :class:`TableHandle`.
+
+        Raises
+        ------
+        InvalidValueError
+            Data that cannot be written, a reused ``table_id``, bad options.
+        NoSuchClientError, AmbiguousClientError
+            ``to`` names no application, or several.
+        NotSubscribedError
+            No ``to`` and no application accepts tables.
+        FileNotFoundError
+            A path that does not exist.
+        """
+        label = self._label(name, data, "table")
+        prepared = prepare_table(data, format=format, name=label, **options)
+        mtype = "table.load.fits" if prepared.format == "fits" else "table.load.votable"
+        targets = self._targets(mtype, to)
+        ident = self._new_id(table_id, label)
+        handle = TableHandle(data, table_id=ident, url=self.publish(prepared), name=label,
+                             nrows=prepared.nrows if prepared.nrows is not None else _rows(data),
+                             bridge=self)
+        self.register(handle)
+        await self.client.flush()  # selections may come back at once
+        params = {"url": handle.url, "table-id": ident, "name": label}
+        receipt = await self._deliver(mtype, params, targets, timeout)
+        result = TableReceipt(**vars(receipt))
+        result.table = handle
+        handle.receipt = result
+        return result
+
+    async def send_image(
+        self,
+        data: Any,
+        to: Targets = None,
+        *,
+        name: str | None = None,
+        image_id: str | None = None,
+        header: Any = None,
+        wcs: Any = None,
+        allow_ndim: bool = False,
+        timeout: float | None = None,
+    ) -> Receipt:
+        """Send a FITS image (``image.load.fits``).
+
+        Parameters
+        ----------
+        data : 2-D ndarray, PrimaryHDU, ImageHDU, HDUList, CCDData, path or URL
+            The image.
+        header, wcs : optional
+            Extra header cards and world coordinates for arrays and HDUs.
+        allow_ndim : bool
+            Send a cube or a 1-D array anyway (viewers expect 2-D images).
+
+        Other parameters are as for :meth:`send_table`.
+
+        Raises
+        ------
+        InvalidValueError
+            An image that is not 2-D (without ``allow_ndim``), a table, a
+            type FITS cannot hold, an invalid header, a reused ``image_id``.
+        NoSuchClientError, AmbiguousClientError, NotSubscribedError
+            As for :meth:`send_table`.
+        """
+        label = self._label(name, data, "image")
+        prepared = prepare_image(data, name=label, header=header, wcs=wcs, allow_ndim=allow_ndim)
+        targets = self._targets("image.load.fits", to)
+        params = {"url": self.publish(prepared), "image-id": self._new_id(image_id, label),
+                  "name": label}
+        return await self._deliver("image.load.fits", params, targets, timeout)
+
+    async def send_spectrum(
+        self,
+        data: Any,
+        to: Targets = None,
+        *,
+        name: str | None = None,
+        spectrum_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+        format: str | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Receipt:
+        """Send a spectrum (``spectrum.load.ssa-generic``).
+
+        ``data`` is a table (wavelength, flux... columns; sent as VOTable, or
+        FITS with ``format="fits"``), a file or a URL. ``meta`` holds SSA
+        metadata; ``Access.Reference`` and ``Access.Format`` (the media type)
+        are filled in unless given. Other parameters as for :meth:`send_table`.
+
+        Raises
+        ------
+        InvalidValueError, NoSuchClientError, AmbiguousClientError, NotSubscribedError
+            As for :meth:`send_table`.
+        """
+        label = self._label(name, data, "spectrum")
+        prepared = prepare_spectrum(data, format=format, name=label, **options)
+        targets = self._targets("spectrum.load.ssa-generic", to)
+        url = self.publish(prepared)
+        described = {"Access.Reference": url, "Access.Format": prepared.content_type,
+                     **(meta or {})}
+        params = {"url": url, "meta": described, "name": label,
+                  "spectrum-id": self._new_id(spectrum_id, label)}
+        return await self._deliver("spectrum.load.ssa-generic", params, targets, timeout)
+
+    # ------------------------------------------------------------ other messages
+
+    async def point_at(
+        self, coord_or_ra: Any, dec: Any = None, *, to: Targets = None,
+        timeout: float | None = None,
+    ) -> Receipt:
+        """Ask applications to look at a sky position (``coord.pointAt.sky``).
+
+        Parameters
+        ----------
+        coord_or_ra : SkyCoord or float or Quantity
+            A scalar ``SkyCoord`` in any frame (converted to ICRS degrees), or
+            the right ascension in degrees (or an angle Quantity).
+        dec : float or Quantity, optional
+            The declination, when ``coord_or_ra`` is a right ascension.
+
+        Raises
+        ------
+        InvalidValueError
+            Not a single position, or a declination outside [-90, 90].
+        NoSuchClientError, AmbiguousClientError, NotSubscribedError
+            As for :meth:`send_table`.
+        """
+        ra_deg, dec_deg = sky_position(coord_or_ra, dec)
+        targets = self._targets("coord.pointAt.sky", to)
+        params = {"ra": ra_deg, "dec": dec_deg}
+        return await self._deliver("coord.pointAt.sky", params, targets, timeout)
+
+    async def load_bibcode(
+        self, bibcode: str, *, to: Targets = None, timeout: float | None = None
+    ) -> Receipt:
+        """Ask applications to show a paper (``bibcode.load``).
+
+        Raises
+        ------
+        InvalidValueError
+            ``bibcode`` is not a 19-character ADS bibcode.
+        """
+        if not isinstance(bibcode, str) or len(bibcode.strip()) != 19:
+            raise InvalidValueError(f"{bibcode!r} is not a 19-character ADS bibcode")
+        targets = self._targets("bibcode.load", to)
+        return await self._deliver("bibcode.load", {"bibcode": bibcode.strip()}, targets, timeout)
+
+    async def send_rows(
+        self, table: TableHandle | str, rows: Any, *, to: Targets = None,
+        timeout: float | None = None,
+    ) -> Receipt:
+        """Select rows of a table already sent (``table.select.rowList``).
+
+        Parameters
+        ----------
+        table : TableHandle or str
+            The table, or its table-id.
+        rows : mask, positions, or a subset of the original DataFrame/Table
+            What to select (see :meth:`TableHandle.positions`).
+        to : optional
+            Default: the applications that loaded the table.
+
+        Raises
+        ------
+        InvalidValueError
+            Bad rows; an unknown table-id.
+        """
+        handle = self._handle(table)
+        positions = handle.positions(rows)
+        handle.apply_selection(positions)
+        params = {"table-id": handle.table_id, "url": handle.url,
+                  "row-list": [int(p) for p in positions]}
+        return await self._to_holders(handle, "table.select.rowList", params, to, timeout)
+
+    async def highlight_row(
+        self, table: TableHandle | str, row: int, *, to: Targets = None,
+        timeout: float | None = None,
+    ) -> Receipt:
+        """Highlight one row (a position) of a table already sent (``table.highlight.row``).
+
+        Raises
+        ------
+        InvalidValueError
+            A row outside the table; an unknown table-id.
+        """
+        handle = self._handle(table)
+        if not handle.apply_highlight(int(row)):
+            raise InvalidValueError(f"row {row} is outside the table ({handle.nrows} rows)")
+        params = {"table-id": handle.table_id, "url": handle.url, "row": int(row)}
+        return await self._to_holders(handle, "table.highlight.row", params, to, timeout)
+
+    def _handle(self, table: TableHandle | str) -> TableHandle:
+        if isinstance(table, TableHandle):
+            return table
+        found = self.find_table(table, table)
+        if found is None:
+            raise InvalidValueError(f"no table with table-id or URL {table!r} was sent or received")
+        return found
+
+    async def _to_holders(
+        self, handle: TableHandle, mtype: str, params: dict[str, Any], to: Targets,
+        timeout: float | None,
+    ) -> Receipt:
+        """Send to ``to``, else to the still-connected applications that loaded the table."""
+        if to is None:
+            holders = [cid for cid in handle.loaded_by if cid in self.client.clients]
+            targets = holders or None  # nobody known to hold it: every subscriber
+        else:
+            targets = resolve_targets(self.client, to)
+        check_subscribers(self.client, mtype, targets)
+        return await self._deliver(mtype, params, targets, timeout if timeout else 30.0)
+
+    async def _deliver(
+        self, mtype: str, params: dict[str, Any], targets: list[str] | None,
+        timeout: float | None,
+    ) -> Receipt:
+        receipt = await deliver(self.client, mtype, params, targets,
+                                self.timeout if timeout is None else timeout)
+        receipt.url = params.get("url")
+        return receipt
+
+
+def _rows(data: Any) -> int | None:
+    try:
+        return len(data) if not isinstance(data, (str, bytes)) else None
+    except TypeError:
+        return None
+
+
+def sky_position(coord_or_ra: Any, dec: Any = None) -> tuple[float, float]:
+    """ICRS right ascension and declination in degrees.
+
+    Raises
+    ------
+    InvalidValueError
+        Not one position, not numbers, or a declination outside [-90, 90].
+    """
+    if dec is None:
+        if not hasattr(coord_or_ra, "transform_to"):
+            raise InvalidValueError("give a SkyCoord, or both ra and dec in degrees")
+        icrs = coord_or_ra.icrs
+        if not icrs.isscalar:
+            raise InvalidValueError("point_at takes one position, not an array of them")
+        ra_deg, dec_deg = float(icrs.ra.deg), float(icrs.dec.deg)
+    else:
+        ra_deg, dec_deg = _degrees(coord_or_ra, "ra"), _degrees(dec, "dec")
+    if not -90.0 <= dec_deg <= 90.0:
+        raise InvalidValueError(f"declination {dec_deg} is outside [-90, 90] degrees")
+    return ra_deg % 360.0, dec_deg
+
+
+def _degrees(value: Any, what: str) -> float:
+    units = sys.modules.get("astropy.units")
+    if units is not None and isinstance(value, units.Quantity):
+        value = value.to_value(units.deg)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{what} must be a number of degrees, not {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidValueError(f"{what} must be finite")
+    return number
+
+
+_bridges: weakref.WeakKeyDictionary[Client, DataBridge] = weakref.WeakKeyDictionary()
+
+
+def bridge_for(client: Client) -> DataBridge:
+    """The client's default :class:`DataBridge`, created on first use.
+
+    Used by the module-level functions (:func:`send_table` etc.), so that
+    tables sent through them share one server and one set of handles.
+    """
+    bridge = _bridges.get(client)
+    if bridge is None:
+        bridge = _bridges[client] = DataBridge(client)
+    return bridge
+
+
+# ---------------------------------------------------------------- convenience functions
+# Each uses the client's default bridge (see bridge_for); arguments are those
+# of the DataBridge method of the same name.
+
+
+async def send_table(client: Client, data: Any, to: Targets = None, **options: Any
+                     ) -> TableReceipt:
+    """:meth:`DataBridge.send_table` through ``client``'s default bridge."""
+    return await bridge_for(client).send_table(data, to, **options)
+
+
+async def send_image(client: Client, data: Any, to: Targets = None, **options: Any) -> Receipt:
+    """:meth:`DataBridge.send_image` through ``client``'s default bridge."""
+    return await bridge_for(client).send_image(data, to, **options)
+
+
+async def send_spectrum(client: Client, data: Any, to: Targets = None, **options: Any
+                        ) -> Receipt:
+    """:meth:`DataBridge.send_spectrum` through ``client``'s default bridge."""
+    return await bridge_for(client).send_spectrum(data, to, **options)
+
+
+async def point_at(client: Client, coord_or_ra: Any, dec: Any = None, **options: Any
+                   ) -> Receipt:
+    """:meth:`DataBridge.point_at` through ``client``'s default bridge."""
+    return await bridge_for(client).point_at(coord_or_ra, dec, **options)
+
+
+async def load_bibcode(client: Client, bibcode: str, **options: Any) -> Receipt:
+    """:meth:`DataBridge.load_bibcode` through ``client``'s default bridge."""
+    return await bridge_for(client).load_bibcode(bibcode, **options)

@@ -1,0 +1,111 @@
+"""Send one message to chosen applications, or to all that accept it, and record a receipt.
+
+This is the part of the data bridge that talks to the client: resolving
+``to`` (ids or names), calling each recipient or broadcasting, collecting
+answers with a timeout, and filling in a :class:`~jupyter_samp.data.receipts.Receipt`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jupyter_samp.client import Client, Response
+from jupyter_samp.data.receipts import Receipt
+from jupyter_samp.errors import ClientTimeoutError, NotSubscribedError, SampError
+
+#: ``to``: one client id or name, several, or None for every subscriber.
+Targets = str | Iterable[str] | None
+
+
+def resolve_targets(client: Client, to: Targets) -> list[str] | None:
+    """Client ids for ``to`` (None stays None: broadcast), without repeats.
+
+    Raises
+    ------
+    NoSuchClientError, AmbiguousClientError
+        A name matches no application, or several.
+    """
+    if to is None:
+        return None
+    names = [to] if isinstance(to, str) else list(to)
+    return list(dict.fromkeys(client.resolve(name) for name in names))
+
+
+def check_subscribers(client: Client, mtype: str, targets: list[str] | None) -> None:
+    """Refuse a broadcast nobody would receive, before anything is published.
+
+    Raises
+    ------
+    NotSubscribedError
+        ``targets`` is None and no connected application accepts ``mtype``.
+    """
+    if targets is None and not client.subscribers(mtype):
+        raise NotSubscribedError(
+            f"No connected application accepts {mtype}; start one (e.g. TOPCAT for tables, "
+            "DS9 or Aladin for images) or check client.clients"
+        )
+
+
+def client_name(client: Client, client_id: str) -> str:
+    """The name another application declared (its id if unknown)."""
+    view = client.clients.get(client_id)
+    return view.name if view is not None else client_id
+
+
+async def deliver(
+    client: Client,
+    mtype: str,
+    params: Mapping[str, Any],
+    targets: list[str] | None,
+    timeout: float,
+) -> Receipt:
+    """Call each target (or broadcast when ``targets`` is None) and wait for the answers.
+
+    Recipients that the hub refuses (not subscribed, gone) or that do not
+    answer within ``timeout`` seconds are recorded as failures, not raised.
+
+    Raises
+    ------
+    NotSubscribedError
+        A broadcast reached nobody.
+    HubUnavailableError
+        Not connected to a hub.
+    """
+    if targets is None:
+        return await _broadcast(client, mtype, params, timeout)
+    receipt = Receipt(mtype, dict(params), {cid: client_name(client, cid) for cid in targets})
+    outcomes = await asyncio.gather(
+        *(client.call(cid, mtype, params, timeout=timeout, check=False) for cid in targets),
+        return_exceptions=True,
+    )
+    for cid, outcome in zip(targets, outcomes, strict=True):
+        _record(receipt, cid, outcome, timeout)
+    return receipt
+
+
+def _record(receipt: Receipt, client_id: str, outcome: Any, timeout: float) -> None:
+    if isinstance(outcome, Response):
+        receipt.responses[client_id] = outcome
+    elif isinstance(outcome, ClientTimeoutError):
+        receipt.failures[client_id] = f"no response within {timeout:g} s"
+        receipt.timed_out.append(client_id)
+    elif isinstance(outcome, SampError):
+        receipt.failures[client_id] = str(outcome)
+    elif isinstance(outcome, BaseException):
+        raise outcome  # cancellation and programming errors are not delivery failures
+
+
+async def _broadcast(
+    client: Client, mtype: str, params: Mapping[str, Any], timeout: float
+) -> Receipt:
+    call = await client.call_all(mtype, params)
+    names = {cid: client_name(client, cid) for cid in call.recipients}
+    receipt = Receipt(mtype, dict(params), names)
+    if not call.recipients:
+        raise NotSubscribedError(f"No connected application accepts {mtype}")
+    responses = await call.gather(timeout)
+    for cid in call.recipients:
+        _record(receipt, cid, responses.get(cid, ClientTimeoutError()), timeout)
+    return receipt
