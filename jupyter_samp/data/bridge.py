@@ -27,6 +27,7 @@ subscribed to its MType. Each send returns a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import sys
@@ -211,6 +212,28 @@ class DataBridge(ReceivingMixin):
         FileNotFoundError
             A path that does not exist.
         """
+        return await self.start_table(
+            data, to, name=name, table_id=table_id, format=format, timeout=timeout, **options
+        ).delivery  # type: ignore[misc]
+
+    def start_table(
+        self,
+        data: Any,
+        to: Targets = None,
+        *,
+        name: str | None = None,
+        table_id: str | None = None,
+        format: str | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> TableHandle:
+        """Check and publish a table, and start sending it in the background.
+
+        Everything that can be wrong with the data or the recipients raises
+        here, before anything is sent; the returned handle's ``delivery``
+        task then gives the :class:`TableReceipt`. Takes the arguments of
+        :meth:`send_table` and raises what it raises. Needs a running loop.
+        """
         label = self._label(name, data, "table")
         prepared = prepare_table(data, format=format, name=label, **options)
         mtype = "table.load.fits" if prepared.format == "fits" else "table.load.votable"
@@ -220,8 +243,16 @@ class DataBridge(ReceivingMixin):
                              nrows=prepared.nrows if prepared.nrows is not None else _rows(data),
                              bridge=self)
         self.register(handle)
+        handle.delivery = asyncio.get_running_loop().create_task(
+            self._send_table(handle, mtype, targets, timeout)
+        )
+        return handle
+
+    async def _send_table(
+        self, handle: TableHandle, mtype: str, targets: list[str] | None, timeout: float | None
+    ) -> TableReceipt:
         await self.client.flush()  # selections may come back at once
-        params = {"url": handle.url, "table-id": ident, "name": label}
+        params = {"url": handle.url, "table-id": handle.table_id, "name": handle.name}
         receipt = await self._deliver(mtype, params, targets, timeout)
         result = TableReceipt(**vars(receipt))
         result.table = handle
@@ -261,12 +292,36 @@ class DataBridge(ReceivingMixin):
         NoSuchClientError, AmbiguousClientError, NotSubscribedError
             As for :meth:`send_table`.
         """
+        return await self.start_image(
+            data, to, name=name, image_id=image_id, header=header, wcs=wcs,
+            allow_ndim=allow_ndim, timeout=timeout,
+        )
+
+    def start_image(
+        self,
+        data: Any,
+        to: Targets = None,
+        *,
+        name: str | None = None,
+        image_id: str | None = None,
+        header: Any = None,
+        wcs: Any = None,
+        allow_ndim: bool = False,
+        timeout: float | None = None,
+    ) -> asyncio.Task[Receipt]:
+        """Check and publish an image, and start sending it; return the sending task.
+
+        Takes the arguments of :meth:`send_image` and raises what it raises,
+        here, before anything is sent. Needs a running loop.
+        """
         label = self._label(name, data, "image")
         prepared = prepare_image(data, name=label, header=header, wcs=wcs, allow_ndim=allow_ndim)
         targets = self._targets("image.load.fits", to)
         params = {"url": self.publish(prepared), "image-id": self._new_id(image_id, label),
                   "name": label}
-        return await self._deliver("image.load.fits", params, targets, timeout)
+        return asyncio.get_running_loop().create_task(
+            self._deliver("image.load.fits", params, targets, timeout)
+        )
 
     async def send_spectrum(
         self,

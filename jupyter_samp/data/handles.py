@@ -11,6 +11,7 @@ SAMP are positions (0-based) in the table as sent, so they are applied with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ class TableHandle:
         self.name = name
         self.nrows = nrows
         self.receipt: Receipt | None = None
+        #: The background task sending the table (see DataBridge.start_table).
+        self.delivery: asyncio.Task[Any] | None = None
         self.highlighted: int | None = None
         self._rows = np.zeros(0, np.int64)
         self._bridge = bridge

@@ -8,6 +8,7 @@ turns failures into an exception for callers who prefer one.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,3 +124,21 @@ class Receipt:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.summary())
+
+    def _repr_html_(self) -> str:
+        """A small table: one row per recipient, green for loaded, red for failed."""
+        if not self.recipients:
+            return f"<i>{html.escape(self.mtype)}: no recipient</i>"
+        failed, warnings = self.failed, self.warnings
+        rows = []
+        for cid in self.recipients:
+            if cid in failed:
+                colour, state = "#b00", f"failed: {failed[cid]}"
+            elif cid in warnings:
+                colour, state = "#a60", f"warning: {warnings[cid]}"
+            else:
+                colour, state = "#060", "ok"
+            rows.append(f"<tr><td><b>{html.escape(self.name(cid))}</b> ({html.escape(cid)})</td>"
+                        f"<td style='color:{colour}'>{html.escape(state)}</td></tr>")
+        caption = f"<caption style='text-align:left'>{html.escape(self.mtype)}</caption>"
+        return f"<table>{caption}{''.join(rows)}</table>"

@@ -92,7 +92,7 @@ class SampMagics(Magics):
     def _do_send(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
         handle = session.send_table(data, to=args.to, name=args.name or args.args[0])
-        show_when_done(handle.receipt_task, f"sending {args.args[0]}...")
+        show_when_done(handle.delivery, f"sending {args.args[0]}...")
         return None
 
     def _do_image(self, session: SampSession, args: Any) -> Any:
@@ -119,7 +119,7 @@ class SampMagics(Magics):
         if len(args.args) != 1:
             raise UsageError(f"usage: %samp {args.command} VARIABLE [--to APP] [--name NAME]")
         name = args.args[0]
-        namespace = self.shell.user_ns if self.shell is not None else {}
+        namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         if name not in namespace:
             raise UsageError(f"SAMP: no variable named {name!r} in this notebook")
         return namespace[name]

@@ -37,9 +37,9 @@ class SampState(HasTraits):
     status = Unicode("not connected", help="A one-line description of the connection.")
     hub = Dict(help="The hub: url, profile, embedded (started by this kernel) or external.")
     self_id = Unicode("", help="The notebook client's public id.")
-    clients = List(help="The other applications: id, name, description, icon_url, "
+    clients: List[dict[str, Any]] = List(help="The other applications: id, name, description, icon_url, "
                    "subscriptions, is_hub.")
-    log = List(help="The most recent messages sent and received (bounded).")
+    log: List[dict[str, Any]] = List(help="The most recent messages sent and received (bounded).")
     log_limit = Int(200, help="How many log entries are kept.")
 
     def bind(self, client: Client) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from jupyter_samp.client import Client
@@ -121,6 +121,83 @@ class SampSession:
                 f"jupyter_samp.connection().connect()) and wait for it to finish"
             )
         return self.client
+
+    # ------------------------------------------------------------ data
+
+    def send_table(
+        self, data: Any, to: str | None = None, name: str | None = None,
+        progress: Callable[[int, int | None], None] | None = None, **options: Any,
+    ) -> Any:
+        """Send a DataFrame, Table or FITS table; return its handle at once.
+
+        The handle (:class:`~jupyter_samp.data.handles.TableHandle`) follows
+        the selections made on the table; ``await handle.delivery`` gives the
+        receipt: who loaded it and who failed. ``send`` is the same method.
+
+        Raises
+        ------
+        NotConnectedError
+            If the notebook is not connected.
+        InvalidValueError
+            If the data cannot be sent (an object column, ...), before anything is sent.
+        NoSuchClientError, AmbiguousClientError, NotSubscribedError
+            If ``to`` names no application, several, or none accepts tables.
+        """
+        bridge = self._bridge()
+        handle = bridge.start_table(data, to, name=name, **options)
+        if progress is not None:
+            self._follow_progress(bridge, handle.url, progress)
+        self.state.add_log("out", f"sent table {handle.name} ({handle.table_id})")
+        return handle
+
+    send = send_table
+
+    def send_image(self, data: Any, to: str | None = None, name: str | None = None,
+                   **options: Any) -> asyncio.Task[Any]:
+        """Send an HDU, HDUList or 2-D array as a FITS image; return the task giving the receipt.
+
+        Raises
+        ------
+        NotConnectedError, InvalidValueError, NoSuchClientError, NotSubscribedError
+            As for :meth:`send_table`, before anything is sent.
+        """
+        task: asyncio.Task[Any] = self._bridge().start_image(data, to, name=name, **options)
+        return task
+
+    def selection_of(self, data: Any) -> Any:
+        """The rows of ``data`` selected in other applications (for the last time it was sent).
+
+        Raises
+        ------
+        LookupError
+            If ``data`` was never sent from this notebook.
+        """
+        return self.handle_of(data).selection
+
+    def handle_of(self, data: Any) -> Any:
+        """The handle of the last send of the object ``data``.
+
+        Raises
+        ------
+        LookupError
+            If ``data`` was never sent from this notebook.
+        """
+        handles = [h for h in self._bridge().tables.values() if h.data is data]
+        if not handles:
+            raise LookupError("that table was never sent from this notebook: %samp send it first")
+        return handles[-1]
+
+    def _bridge(self) -> Any:
+        self.require()
+        if self.bridge is None:
+            raise NotConnectedError("SAMP is still connecting; try again in a moment")
+        return self.bridge
+
+    def _follow_progress(self, bridge: Any, url: str,
+                         progress: Callable[[int, int | None], None]) -> None:
+        for resource in bridge.resources:
+            if resource.url == url:
+                resource.observe(lambda _resource, sent, total: progress(sent, total))
 
     # ------------------------------------------------------------ messages
 

@@ -79,7 +79,7 @@ class TargetPicker(widgets.Dropdown):
         self._render()
 
     def _render(self, change: Any = None) -> None:
-        chosen = self.value
+        chosen: Any = getattr(self, "value", None)
         apps = self.state.apps_accepting(self.mtype)
         options: list[tuple[str, Any]] = [("every application that accepts it", None)]
         options += [(f"{entry['name']} ({entry['id']})", entry["id"]) for entry in apps]
@@ -122,7 +122,7 @@ class SendButton(widgets.VBox):
             if self.kind == "table":
                 handle = self.session.send_table(self.data, to=self.picker.value, name=self.name,
                                                  progress=self._show_progress)
-                task = handle.receipt_task
+                task = handle.delivery
             else:
                 task = self.session.send_image(self.data, to=self.picker.value, name=self.name)
         except Exception as error:
