@@ -5,14 +5,12 @@ its own temporary directory (the autouse ``samp_env`` fixture), so nothing
 ever reads or writes the real ``~/.samp``.
 
 Tests marked ``peers`` run real third-party SAMP software (Java/JSAMP,
-astropy or pyvo). Where it is not installed they are skipped, except under
-CI (``CI`` set) or with ``JUPYTER_SAMP_REQUIRE_PEERS=1``, where a missing
-peer is an error.
+astropy or pyvo). A missing peer is an error, never a skip: ``scripts/setup.sh``
+installs them all.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -26,11 +24,6 @@ from jupyter_samp.testing import (
     find_jsamp_jar,
     samp_environment,
 )
-
-
-def _peers_required() -> bool:
-    flag = os.environ.get("JUPYTER_SAMP_REQUIRE_PEERS", "")
-    return bool(os.environ.get("CI")) or flag not in ("", "0")
 
 
 @pytest.fixture(autouse=True)
@@ -49,19 +42,17 @@ async def hub(samp_env: SampEnvironment) -> AsyncIterator[Hub]:
 
 @pytest.fixture
 def jsamp_jar() -> Path:
-    """The JSAMP jar (and a Java runtime to run it), or a skip / error if missing."""
+    """The JSAMP jar (and a Java runtime to run it); an error if either is missing."""
     try:
         find_java()
         return find_jsamp_jar()
     except PeerUnavailableError as exc:
-        if _peers_required():
-            raise
-        pytest.skip(str(exc))
+        raise PeerUnavailableError(f"{exc} (run scripts/setup.sh)") from exc
 
 
 @pytest.fixture
 def samp_module() -> object:
-    """pyvo.samp (or astropy.samp where pyvo is missing), or a skip / error."""
+    """pyvo.samp (or astropy.samp where pyvo is missing); an error if neither is installed."""
     try:
         import pyvo.samp
 
@@ -77,6 +68,6 @@ def samp_module() -> object:
 
         return astropy.samp
     except ImportError as exc:
-        if _peers_required():
-            raise
-        pytest.skip(f"neither pyvo.samp nor astropy.samp is importable: {exc}")
+        raise ImportError(
+            f"neither pyvo.samp nor astropy.samp is importable (run scripts/setup.sh): {exc}"
+        ) from exc

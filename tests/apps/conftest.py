@@ -8,8 +8,8 @@ home directory and ``SAMP_HUB`` naming our lockfile. A client then waits, on
 its own client events and with a deadline, until both applications have
 registered and subscribed. Everything is stopped by process group afterwards.
 
-Where Xvfb, TOPCAT or DS9 is not installed the tests are skipped, except
-under CI or with ``JUPYTER_SAMP_REQUIRE_PEERS=1``, where that is an error.
+Where Xvfb, TOPCAT or DS9 is not installed the tests fail and say so
+(``scripts/setup.sh`` installs them).
 """
 
 from __future__ import annotations
@@ -36,16 +36,9 @@ TOPCAT_JAR = Path("/usr/share/java/starlink-topcat.jar")
 DS9_NAME = "SAOImageDS9"
 
 
-def _peers_required() -> bool:
-    flag = os.environ.get("JUPYTER_SAMP_REQUIRE_PEERS", "")
-    return bool(os.environ.get("CI")) or flag not in ("", "0")
-
-
 def missing(reason: str) -> None:
-    """Skip (or, where peers are required, fail) because a tool is missing."""
-    if _peers_required():
-        pytest.fail(reason)
-    pytest.skip(reason)
+    """Fail because a tool is missing: scripts/setup.sh installs every one."""
+    pytest.fail(f"{reason}; run scripts/setup.sh")
 
 
 @dataclass
