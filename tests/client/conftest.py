@@ -26,7 +26,7 @@ class HubUnderTest:
 @asynccontextmanager
 async def _start(kind: str, env: SampEnvironment) -> AsyncIterator[None]:
     if kind == "jupyter_samp":
-        async with Hub(lockfile=env.lockfile):
+        async with Hub(lockfile=env.lockfile, web_profile=False):
             yield
     elif kind == "jsamp":
         async with jsamp_hub(env.lockfile, home=env.home):
@@ -48,5 +48,5 @@ async def any_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 async def our_hub(tmp_path: Path) -> AsyncIterator[Hub]:
     """Our hub, in this loop, with SAMP_HUB pointing at it."""
     with samp_environment(tmp_path) as env:
-        async with Hub(lockfile=env.lockfile) as hub:
+        async with Hub(lockfile=env.lockfile, web_profile=False) as hub:
             yield hub

@@ -97,7 +97,7 @@ def test_sync_client_from_plain_code_and_inside_a_running_loop(tmp_path: Path) -
         async def serve_hub() -> None:
             from jupyter_samp import Hub
 
-            async with Hub(lockfile=env.lockfile):
+            async with Hub(lockfile=env.lockfile, web_profile=False):
                 ready.set()
                 await stop.wait()
 

@@ -24,17 +24,18 @@ pytestmark = pytest.mark.peers
 
 
 async def test_registers_and_declares_metadata(any_hub: HubUnderTest) -> None:
-    async with connect("alice", description="first", hub=any_hub.lockfile) as alice:
-        async with connect("bob", metadata={"author.name": "B"}, hub=any_hub.lockfile) as bob:
-            await wait_until(lambda: bob.self_id in alice.clients, alice)
-            await wait_until(
-                lambda: alice.clients[bob.self_id].metadata.get("author.name") == "B", alice
-            )
-            view = alice.clients[bob.self_id]
-            assert view.name == "bob"
-            assert bob.clients[alice.self_id].description == "first"
-            assert alice.hub_id in alice.clients and alice.clients[alice.hub_id].is_hub
-            assert alice.self_id not in alice.clients
+    async with connect("alice", description="first", hub=any_hub.lockfile) as alice, connect(
+        "bob", metadata={"author.name": "B"}, hub=any_hub.lockfile
+    ) as bob:
+        await wait_until(lambda: bob.self_id in alice.clients, alice)
+        await wait_until(
+            lambda: alice.clients[bob.self_id].metadata.get("author.name") == "B", alice
+        )
+        view = alice.clients[bob.self_id]
+        assert view.name == "bob"
+        assert bob.clients[alice.self_id].description == "first"
+        assert alice.hub_id in alice.clients and alice.clients[alice.hub_id].is_hub
+        assert alice.self_id not in alice.clients
 
 
 async def test_notify_reaches_handler_on_loop_thread(any_hub: HubUnderTest) -> None:
@@ -160,7 +161,7 @@ async def test_unsubscribed_target_and_bad_values(any_hub: HubUnderTest) -> None
 
 
 class _Empty:
-    subscriptions: dict = {}
+    subscriptions: dict = {}  # noqa: RUF012 - a read-only stand-in
 
 
 _EMPTY = _Empty()
