@@ -36,12 +36,16 @@ class EmbeddedHub:
         Where the hub writes its record.
     idle_timeout : float
         The hub stops after this many seconds without registered clients.
+    web_profile : bool
+        Also serve the Web Profile (port 21012), for web pages.
     start_timeout : float
         Seconds to wait for the hub to report that it is serving.
     """
 
-    def __init__(self, lockfile: Path, idle_timeout: float = 60.0, start_timeout: float = 30.0):
+    def __init__(self, lockfile: Path, idle_timeout: float = 60.0, start_timeout: float = 30.0,
+                 web_profile: bool = False):
         self.lockfile = Path(lockfile)
+        self.web_profile = web_profile
         self.idle_timeout = idle_timeout
         self.start_timeout = start_timeout
         self.process: asyncio.subprocess.Process | None = None
@@ -61,7 +65,8 @@ class EmbeddedHub:
         handle, name = tempfile.mkstemp(prefix="jupyter-samp-hub-", suffix=".log")
         self.log_path = Path(name)
         command = [sys.executable, "-m", "jupyter_samp", "hub", "--lockfile", str(self.lockfile),
-                   "--timeout", str(self.idle_timeout), "--log-level", "info"]
+                   "--timeout", str(self.idle_timeout), "--log-level", "info",
+                   "--web-profile" if self.web_profile else "--no-web-profile"]
         with os.fdopen(handle, "wb") as log_file:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdout=asyncio.subprocess.PIPE, stderr=log_file,

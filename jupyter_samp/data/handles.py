@@ -137,6 +137,8 @@ class TableHandle:
         if self.highlighted is None:
             return None
         rows = take_rows(self.data, np.array([self.highlighted]))
+        if hasattr(rows, "colnames"):  # an astropy Table (whose iloc needs an index)
+            return rows[0]
         iloc = getattr(rows, "iloc", None)
         return iloc[0] if iloc is not None else rows[0]
 
@@ -229,11 +231,12 @@ class TableHandle:
 
 def take_rows(data: Any, rows: np.ndarray) -> Any:
     """``data.iloc[rows]`` for pandas, ``data[rows]`` for astropy/numpy, else ``rows``."""
+    # astropy Tables have an ``iloc`` too, which works only on indexed tables.
+    if hasattr(data, "colnames") or (isinstance(data, np.ndarray) and data.dtype.names):
+        return data[rows]
     iloc = getattr(data, "iloc", None)
     if iloc is not None:
         return iloc[rows]
-    if hasattr(data, "colnames") or (isinstance(data, np.ndarray) and data.dtype.names):
-        return data[rows]
     return rows
 
 

@@ -206,13 +206,14 @@ class ReceivingMixin:
         table, url = await self._load(message, reader)
         table_id = _string(message.params, "table-id") or url
         name = _string(message.params, "name")
-        handle = TableHandle(table, table_id=table_id, url=url, name=name, nrows=len(table),
-                             bridge=self)  # type: ignore[arg-type]
-        self.register(handle)
         frame = None
+        if any(as_pandas for _, as_pandas in self._table_callbacks):
+            frame = await asyncio.to_thread(to_pandas, table)
+        # Selections then come back as rows of what the callbacks were given.
+        handle = TableHandle(frame if frame is not None else table, table_id=table_id, url=url,
+                             name=name, nrows=len(table), bridge=self)  # type: ignore[arg-type]
+        self.register(handle)
         for callback, as_pandas in list(self._table_callbacks):
-            if as_pandas and frame is None:
-                frame = await asyncio.to_thread(to_pandas, table)
             data = frame if as_pandas else table
             await call_back(callback, self._received(message, data, url, table_id, name, handle))
         return {}

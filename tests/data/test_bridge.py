@@ -323,3 +323,16 @@ async def test_callback_errors_reach_the_sender(pair: Pair) -> None:
     await subscribed(pair, "table.load.votable")
     receipt = await pair.out.send_table(stars())
     assert "cannot use this table" in receipt.failed[me(pair.receiver)]
+
+
+def test_selection_and_highlight_of_an_astropy_table() -> None:
+    from astropy.table import Table
+
+    from jupyter_samp.data.handles import TableHandle
+
+    table = Table({"x": [1, 2, 3, 4]})
+    handle = TableHandle(table, table_id="t", url="http://127.0.0.1:1/t", nrows=4)
+    handle.apply_selection(np.array([1, 3]))
+    handle.apply_highlight(2)
+    assert list(handle.selection["x"]) == [2, 4]
+    assert handle.highlighted_row["x"] == 3
