@@ -37,8 +37,9 @@ class SampState(HasTraits):
     status = Unicode("not connected", help="A one-line description of the connection.")
     hub = Dict(help="The hub: url, profile, embedded (started by this kernel) or external.")
     self_id = Unicode("", help="The notebook client's public id.")
-    clients: List[dict[str, Any]] = List(help="The other applications: id, name, description, icon_url, "
-                   "subscriptions, is_hub.")
+    clients: List[dict[str, Any]] = List(
+        help="The other applications: id, name, description, icon_url, subscriptions, is_hub."
+    )
     log: List[dict[str, Any]] = List(help="The most recent messages sent and received (bounded).")
     log_limit = Int(200, help="How many log entries are kept.")
 
@@ -61,7 +62,8 @@ class SampState(HasTraits):
             "kind": "embedded" if embedded else "external",
         }
         self._on_clients(client, None)
-        self.add_log("state", f"{state}" + (f" ({reason})" if reason else ""))
+        if reason:  # the first call, at bind time, has nothing to report
+            self.add_log("state", f"{state} ({reason})")
 
     def _on_clients(self, client: Client, event: ClientEvent | None) -> None:
         views = sorted(client.clients.values(), key=lambda view: (view.is_hub, view.name.lower()))
