@@ -58,7 +58,7 @@ def _app_row(entry: dict[str, Any]) -> widgets.HTML:
         f"{image}<b>{html.escape(entry['name'])}</b> "
         f"<span style='color:#888'>{html.escape(entry['id'])}</span> "
         f"&mdash; accepts {html.escape(accepts)}",
-        description_tooltip=entry["description"],
+        tooltip=entry["description"],
     )
 
 
@@ -113,10 +113,10 @@ class SendButton(widgets.VBox):
         self.result = widgets.HTML()
         self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout={"width": "200px",
                                                                         "visibility": "hidden"})
-        self.button.on_click(self._send)
+        self.button.on_click(self._on_click)
         self.children = (widgets.HBox([self.picker, self.button, self.progress]), self.result)
 
-    def _send(self, button: Any = None) -> None:
+    def _on_click(self, button: Any = None) -> None:
         self.result.value = "<i>sending...</i>"
         try:
             if self.kind == "table":

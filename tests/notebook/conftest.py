@@ -15,11 +15,14 @@ from jupyter_samp.testing import samp_environment
 
 @pytest.fixture
 def shell() -> Iterator[InteractiveShell]:
-    """An in-process IPython shell with ``%load_ext jupyter_samp`` done."""
+    """An in-process IPython shell with ``%load_ext jupyter_samp`` done.
+
+    The shell is never cleared: libraries (astropy's logger) remember that
+    they run under IPython and later call ``get_ipython()`` expecting a shell.
+    """
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "jupyter_samp")
     yield ip
-    InteractiveShell.clear_instance()
 
 
 @pytest.fixture
