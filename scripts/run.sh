@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Set up this machine and run jupyter_samp's main job: a SAMP hub on this
-# desktop that TOPCAT, DS9, Aladin and Python clients can join. Stop it with Ctrl-C.
+# Set up this machine and run jupyter_samp's main job: JupyterLab on the
+# quickstart notebook, which connects to the SAMP hub on this desktop (or
+# starts one) next to TOPCAT, DS9 and the rest. Extra arguments go to JupyterLab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec python3 -m jupyter_samp hub "$@"
+python3 -m pip install -q --disable-pip-version-check -e ".[lab]"
+browser=()
+[ -n "${DISPLAY:-}" ] || browser=(--no-browser)
+exec python3 -m jupyterlab "${browser[@]}" --ServerApp.ip=127.0.0.1 notebooks/quickstart.ipynb "$@"
