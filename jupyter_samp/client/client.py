@@ -187,6 +187,11 @@ class Client(SendingMixin):
     ) -> None:
         await self.close()
 
+    def __repr__(self) -> str:
+        name = self.metadata.get("samp.name", "unnamed")
+        where = f" as {self.self_id} at {self.hub_url}" if self.connected else ""
+        return f"<jupyter_samp Client {name!r}: {self.state}{where}>"
+
     @property
     def hub_url(self) -> str | None:
         """The XML-RPC URL of the hub, while connected."""
