@@ -10,6 +10,7 @@ import sys
 
 from jupyter_samp.errors import HubAlreadyRunningError
 from jupyter_samp.hub.hub import Hub
+from jupyter_samp.hub.web.options import add_web_arguments, web_hub_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-level", default="info",
         choices=("debug", "info", "warning", "error"), help="how much to log",
     )
+    add_web_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout=args.timeout,
         client_timeout=args.client_timeout,
         label=args.label,
+        **web_hub_options(args),
     )
     try:
         asyncio.run(_serve(hub))
@@ -65,9 +68,18 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(hub: Hub) -> None:
     await hub.start()
+    # Handle signals before saying we are ready, so a signal sent as soon as
+    # the address is printed still stops the hub cleanly.
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()  # keep a reference: tasks are weakly held
+
+    def stop() -> None:
+        task = loop.create_task(hub.stop())
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
     print(f"SAMP hub listening at {hub.url}", flush=True)
     print(f"SAMP_HUB={hub.env_value}", flush=True)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, lambda: loop.create_task(hub.stop()))
     await hub.wait_stopped()

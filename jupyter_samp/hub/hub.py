@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -17,11 +18,13 @@ from tornado.web import Application
 
 from jupyter_samp import __version__
 from jupyter_samp.core.model import ClientRecord
+from jupyter_samp.core.restrictions import DEFAULT_SAFE_MTYPES, MTypeRestriction
 from jupyter_samp.core.router import Router
 from jupyter_samp.errors import HubFault, SampError
 from jupyter_samp.hub.discovery import claim_lockfile
 from jupyter_samp.hub.service import HubService
 from jupyter_samp.hub.standard import StandardProfile
+from jupyter_samp.hub.web import DEFAULT_WEB_PORT, Consent, WebProfileServer
 from jupyter_samp.lockfile import (
     default_lockfile_path,
     hub_env_value,
@@ -58,7 +61,7 @@ class ClientInfo:
 
 
 class Hub:
-    """A SAMP hub with the Standard Profile.
+    """A SAMP hub with the Standard Profile and the Web Profile.
 
     Parameters
     ----------
@@ -82,6 +85,20 @@ class Hub:
         many seconds (default: wait as long as both clients stay registered).
     max_body : int
         Largest request body accepted, in bytes.
+    web_profile : bool
+        Also serve the Web Profile for browser pages. If its port is busy
+        the hub runs without it and logs that it is unavailable.
+    web_port : int
+        Port of the Web Profile (the standard's 21012; 0 picks a free one).
+    web_consent : callable, optional
+        ``async def consent(request: WebRegistration) -> bool``, asked before
+        each web page registers. Default: refuse every web registration.
+    web_consent_timeout : float or None
+        Seconds to wait for consent; no answer counts as a refusal.
+    web_idle_timeout : float or None
+        Unregister a web client that makes no request for this many seconds.
+    web_mtypes : iterable of str, optional
+        MType patterns web clients may send (default: the usual safe list).
 
     Examples
     --------
@@ -101,6 +118,12 @@ class Hub:
         call_timeout: float | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         label: str | None = None,
+        web_profile: bool = True,
+        web_port: int = DEFAULT_WEB_PORT,
+        web_consent: Consent | None = None,
+        web_consent_timeout: float | None = 120.0,
+        web_idle_timeout: float | None = 600.0,
+        web_mtypes: Iterable[str] = DEFAULT_SAFE_MTYPES,
     ) -> None:
         if mode not in ("single", "multiple"):
             raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
@@ -110,6 +133,11 @@ class Hub:
         self.call_timeout = call_timeout
         self.max_body = max_body
         self.label = label
+        self.web_profile, self.web_port, self.web_consent = web_profile, web_port, web_consent
+        self.web_consent_timeout = web_consent_timeout
+        self.web_idle_timeout = web_idle_timeout
+        self.web_mtypes = tuple(web_mtypes)
+        self._web: WebProfileServer | None = None
         self._requested_lockfile = Path(lockfile) if lockfile is not None else None
         self.lockfile: Path | None = None
         self.url: str | None = None
@@ -139,6 +167,7 @@ class Hub:
             lambda: "k-" + secrets.token_urlsafe(24),
             dict(HUB_METADATA),
             call_timeout=self.call_timeout,
+            restriction=MTypeRestriction(self.web_mtypes),
         )
         self._service = HubService(router)
         self._service.on_change.append(self._client_change)
@@ -146,9 +175,11 @@ class Hub:
             self._service, self._secret, client_timeout=self.client_timeout, max_body=self.max_body
         )
         self._listen()
+        self._start_web()  # before the lockfile: once it exists, everything answers
         try:
             await claim_lockfile(self._choose_lockfile(), self._record())
         except BaseException:
+            await self._stop_web()
             await self._close_server()
             raise
         self._running = True
@@ -167,6 +198,36 @@ class Hub:
         self._server.add_sockets(sockets)
         host = f"[{self.addr}]" if ":" in self.addr else self.addr
         self.url = f"http://{host}:{self.port}/xmlrpc"
+
+    def _start_web(self) -> None:
+        if not self.web_profile:
+            return
+        assert self._service is not None
+        web = WebProfileServer(
+            self._service,
+            self.web_consent,
+            consent_timeout=self.web_consent_timeout,
+            idle_timeout=self.web_idle_timeout,
+            max_body=self.max_body,
+        )
+        try:
+            self.web_port = web.listen(self.web_port)
+        except OSError as exc:
+            self._service.deliverers.pop("web", None)
+            log.warning("Web Profile unavailable (cannot listen on port %d: %s); "
+                        "the Standard Profile runs without it", self.web_port, exc.strerror)
+            return
+        self._web = web
+
+    async def _stop_web(self) -> None:
+        if self._web is not None:
+            web, self._web = self._web, None
+            await web.stop()
+
+    @property
+    def web_url(self) -> str | None:
+        """The Web Profile's endpoint, or None when it is not running."""
+        return self._web.url if self._web is not None else None
 
     def _choose_lockfile(self) -> Path:
         path = self._requested_lockfile
@@ -204,8 +265,11 @@ class Hub:
         self._cancel_idle_timer()
         assert self._service is not None and self._standard is not None
         self._service.run(lambda router: router.shutdown())
+        if self._web is not None:
+            self._web.close_clients()  # parked polls return the shutdown event now
         await self._standard.deliverer.drain(timeout=min(self.client_timeout, 3.0))
         self._service.abort_waiters(HubFault("The hub is shutting down"))
+        await self._stop_web()
         await self._close_server()
         self._standard.deliverer.close()
         if self.lockfile is not None and remove_if_ours(self.lockfile, self._secret):
