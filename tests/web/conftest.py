@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, StaticFileHandler
@@ -156,7 +157,12 @@ def port_21012() -> Iterator[int]:
 # ---------------------------------------------------------------- pages and a browser
 
 
-@pytest.fixture
+# The browser is launched once per test module: the fixtures below run on the
+# module's event loop, so the tests that use them are marked
+# ``pytest.mark.asyncio(loop_scope="module")``.
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def page_server() -> AsyncIterator[str]:
     """A static server on 127.0.0.1 (free port): ``/js/`` and the test ``/pages/``."""
     app = Application([
@@ -174,8 +180,8 @@ async def page_server() -> AsyncIterator[str]:
         await server.close_all_connections()
 
 
-@pytest.fixture
-async def browser(samp_env: SampEnvironment) -> AsyncIterator[Any]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
     """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
     try:
         from playwright.async_api import async_playwright
@@ -183,8 +189,7 @@ async def browser(samp_env: SampEnvironment) -> AsyncIterator[Any]:
         missing("the playwright package is not installed (pip install playwright)")
     if not Path(CHROMIUM).exists():
         missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    home = samp_env.root / "browser-home"
-    home.mkdir(exist_ok=True)
+    home = tmp_path_factory.mktemp("browser-home")
     env: dict[str, str | float | bool] = {**os.environ, "HOME": str(home)}
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
@@ -196,7 +201,7 @@ async def browser(samp_env: SampEnvironment) -> AsyncIterator[Any]:
             await chromium.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def page(browser: Any, page_server: str) -> AsyncIterator[Any]:
     """The test page, loaded, with the client module at ``window.samp``."""
     context = await browser.new_context()

@@ -27,7 +27,7 @@ from jupyter_samp.testing import (
 )
 from tests.web.conftest import ConsentLog, missing
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 
 PROMPT = 15.0
 

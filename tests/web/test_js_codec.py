@@ -8,7 +8,7 @@ import pytest
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(60)]
 
 VALUE = {
     "text": "a<b & c > d ]]> 'quoted' \"double\"\r\n\tend",
