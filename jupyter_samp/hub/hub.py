@@ -22,6 +22,8 @@ from jupyter_samp.core.restrictions import DEFAULT_SAFE_MTYPES, MTypeRestriction
 from jupyter_samp.core.router import Router
 from jupyter_samp.errors import HubFault, SampError
 from jupyter_samp.hub.discovery import claim_lockfile
+from jupyter_samp.hub.guard import LockfileGuard
+from jupyter_samp.hub.liveness import LivenessProbe
 from jupyter_samp.hub.service import HubService
 from jupyter_samp.hub.standard import StandardProfile
 from jupyter_samp.hub.web import DEFAULT_WEB_PORT, Consent, WebProfileServer
@@ -95,6 +97,12 @@ class Hub:
         each web page registers. Default: refuse every web registration.
     web_consent_timeout : float or None
         Seconds to wait for consent; no answer counts as a refusal.
+    liveness_interval : float
+        Seconds between checks that Standard Profile clients still listen;
+        a client whose callback refuses connections is evicted.
+    guard_interval : float
+        Seconds between checks that the lockfile is still in place (it is
+        written again if deleted or corrupted).
     web_idle_timeout : float or None
         Unregister a web client that makes no request for this many seconds.
     web_mtypes : iterable of str, optional
@@ -122,6 +130,8 @@ class Hub:
         web_port: int = DEFAULT_WEB_PORT,
         web_consent: Consent | None = None,
         web_consent_timeout: float | None = 120.0,
+        liveness_interval: float = 5.0,
+        guard_interval: float = 2.0,
         web_idle_timeout: float | None = 600.0,
         web_mtypes: Iterable[str] = DEFAULT_SAFE_MTYPES,
     ) -> None:
@@ -135,6 +145,8 @@ class Hub:
         self.label = label
         self.web_profile, self.web_port, self.web_consent = web_profile, web_port, web_consent
         self.web_consent_timeout = web_consent_timeout
+        self.liveness_interval = liveness_interval
+        self.guard_interval = guard_interval
         self.web_idle_timeout = web_idle_timeout
         self.web_mtypes = tuple(web_mtypes)
         self._web: WebProfileServer | None = None
@@ -177,16 +189,36 @@ class Hub:
         self._listen()
         self._start_web()  # before the lockfile: once it exists, everything answers
         try:
-            await claim_lockfile(self._choose_lockfile(), self._record())
+            self._record_written = self._record()
+            await claim_lockfile(self._choose_lockfile(), self._record_written)
         except BaseException:
             await self._stop_web()
             await self._close_server()
             raise
         self._running = True
+        self._start_watchers()
         self._client_change("start", None)
         log.info("hub listening at %s", self.url)
         log.info("lockfile %s (clients may use SAMP_HUB=%s)", self.lockfile, self.env_value)
         return self
+
+    def _start_watchers(self) -> None:
+        """Start the liveness probe and the lockfile guard (see their modules for why)."""
+        assert self._service is not None and self.lockfile is not None
+        service = self._service
+        self._probe = LivenessProbe(
+            lambda: service.router.registry.clients(),
+            lambda public_id, reason: service.run(lambda r: r.evict(public_id, reason)),
+            interval=self.liveness_interval,
+        )
+        self._guard = LockfileGuard(self.lockfile, self._record_written, self.guard_interval)
+        self._probe.start()
+        self._guard.start()
+
+    async def _stop_watchers(self) -> None:
+        for watcher in (getattr(self, "_probe", None), getattr(self, "_guard", None)):
+            if watcher is not None:
+                await watcher.stop()
 
     def _listen(self) -> None:
         assert self._standard is not None
@@ -263,6 +295,7 @@ class Hub:
             return
         self._running = False
         self._cancel_idle_timer()
+        await self._stop_watchers()
         assert self._service is not None and self._standard is not None
         self._service.run(lambda router: router.shutdown())
         if self._web is not None:
