@@ -30,6 +30,11 @@ class ThreadedHub:
         return self.hub.url
 
     @property
+    def web_url(self) -> str:
+        assert self.hub.web_url is not None
+        return self.hub.web_url
+
+    @property
     def secret(self) -> str:
         return (read_lockfile(self.lockfile) or {})["samp.secret"]
 
@@ -44,7 +49,7 @@ def threaded_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedH
     root = tmp_path_factory.mktemp("stress")
     with samp_environment(root) as env:
         loop = asyncio.new_event_loop()
-        hub = Hub(lockfile=env.lockfile, web_profile=False, client_timeout=2.0)
+        hub = Hub(lockfile=env.lockfile, web_port=0, client_timeout=2.0)
         stop = asyncio.Event()
         ready = threading.Event()
 

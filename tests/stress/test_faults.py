@@ -53,7 +53,7 @@ async def test_client_killed_mid_call(tmp_path: Path, sync: bool) -> None:
                     assert await asyncio.wait_for(victim.stdout.readline(), 30) == b"holding\n"
                     victim.send_signal(signal.SIGKILL)
                     started = time.monotonic()
-                    with pytest.raises((ErrorResponse, HubFault), match="victim|c1"):
+                    with pytest.raises((ErrorResponse, HubFault), match=r"victim|c1"):
                         await asyncio.wait_for(pending, 20)
                     assert time.monotonic() - started < 10
                     while True:  # the others are told the victim is gone
@@ -94,7 +94,7 @@ async def test_slow_reader_does_not_hold_up_others(tmp_path: Path) -> None:
             handle = bridge.start_table(frame, to="reader", name="big")
             host, port = handle.url.split("/")[2].split(":")
             # A consumer that asks for the table and then reads nothing at all.
-            slow_reader, slow_writer = await asyncio.open_connection(host, int(port))
+            _slow_reader, slow_writer = await asyncio.open_connection(host, int(port))
             path = "/" + handle.url.split("/", 3)[3]
             slow_writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
             await slow_writer.drain()

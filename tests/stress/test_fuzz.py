@@ -36,11 +36,11 @@ values: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-def post(hub: ThreadedHub, body: bytes) -> tuple[int, bytes]:
-    parts = urlsplit(hub.url)
+def post(hub: ThreadedHub, body: bytes, web: bool = False) -> tuple[int, bytes]:
+    parts = urlsplit(hub.web_url if web else hub.url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        connection.request("POST", parts.path, body, {"Content-Type": "text/xml"})
+        connection.request("POST", parts.path or "/", body, {"Content-Type": "text/xml"})
         answer = connection.getresponse()
         return answer.status, answer.read()
     finally:
@@ -74,6 +74,25 @@ def test_random_bytes_get_a_fault(threaded_hub: ThreadedHub, body: bytes) -> Non
 def test_random_calls_are_answered(threaded_hub: ThreadedHub, method: str, params: list) -> None:
     body = xmlrpc.client.dumps(tuple(params), f"samp.hub.{method}", allow_none=False).encode()
     assert_answered(*post(threaded_hub, body))
+
+
+WEB_METHODS = ["register", "unregister", "allowReverseCallbacks", "pullCallbacks",
+               *METHODS[1:15]]
+
+
+@FUZZ
+@given(body=st.binary(max_size=300))
+def test_web_random_bytes_get_a_fault(threaded_hub: ThreadedHub, body: bytes) -> None:
+    assert isinstance(assert_answered(*post(threaded_hub, body, web=True)), Fault)
+
+
+@FUZZ
+@given(method=st.sampled_from(WEB_METHODS), params=st.lists(values, max_size=4))
+def test_web_random_calls_are_answered(threaded_hub: ThreadedHub, method: str,
+                                       params: list) -> None:
+    # Registration asks for consent, which the hub's default refuses at once.
+    body = xmlrpc.client.dumps(tuple(params), f"samp.webhub.{method}").encode()
+    assert_answered(*post(threaded_hub, body, web=True))
 
 
 @FUZZ
