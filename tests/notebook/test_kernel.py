@@ -29,6 +29,8 @@ await samp.client.flush()
 print("connected", samp.state.connected)
 """
 
+STOP = "await samp.disconnect(stop_hub=True)"
+
 
 async def test_messages_arrive_between_cells(tmp_path: Path) -> None:
     table = tmp_path / "sent.vot"
@@ -55,6 +57,7 @@ print("apps", sorted(c["name"] for c in samp.state.clients))
                 assert sender.stdin is not None
                 sender.stdin.close()
                 await asyncio.wait_for(sender.wait(), 30)
+                await run_cell(kernel, STOP)
     text = outputs["stdout"]
     assert "data [10, 20, 30, 40]" in text
     assert "selection [20, 30]" in text
@@ -79,6 +82,8 @@ async def test_busy_cell_does_not_stop_the_embedded_hub(tmp_path: Path) -> None:
                 assert time.monotonic() - started < 8
                 assert not busy.done(), "the exchange should have happened during the busy cell"
             await busy
+            await run_cell(kernel, STOP)
+        assert not env.lockfile.exists()
 
 
 def _unused(message: Message) -> None:  # keeps the import for type checkers
