@@ -68,6 +68,9 @@ class Client(SendingMixin):
         (:class:`~jupyter_samp.client.embedded.EmbeddedHub`) and use it.
     hub_idle_timeout : float
         Seconds a hub started this way waits with no client before stopping.
+    hub_web_profile : bool
+        Whether a hub started this way also serves web pages (with consent
+        asked of this client, see :mod:`jupyter_samp.hub.samp_consent`).
     """
 
     def __init__(
@@ -84,7 +87,9 @@ class Client(SendingMixin):
         watch_interval: float = 1.0,
         start_hub: bool = False,
         hub_idle_timeout: float = 60.0,
+        hub_web_profile: bool = False,
     ) -> None:
+        self.hub_web_profile = hub_web_profile
         self.start_hub = start_hub
         self.hub_idle_timeout = hub_idle_timeout
         self.embedded_hub: EmbeddedHub | None = None
@@ -138,7 +143,8 @@ class Client(SendingMixin):
             raise HubUnavailableError(
                 f"cannot start a hub for the lockfile URL {self.hub_location}: not a file"
             )
-        hub = EmbeddedHub(path, idle_timeout=self.hub_idle_timeout)
+        hub = EmbeddedHub(path, idle_timeout=self.hub_idle_timeout,
+                          web_profile=self.hub_web_profile)
         try:
             await hub.start()
         except HubAlreadyRunningError:

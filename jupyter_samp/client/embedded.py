@@ -37,7 +37,9 @@ class EmbeddedHub:
     idle_timeout : float
         The hub stops after this many seconds without registered clients.
     web_profile : bool
-        Also serve the Web Profile (port 21012), for web pages.
+        Also serve the Web Profile (port 21012), for web pages; each page's
+        registration is put to a client subscribed to
+        ``x-jupyter-samp.web.consent`` (the notebook shows a dialog).
     start_timeout : float
         Seconds to wait for the hub to report that it is serving.
     """
@@ -66,7 +68,8 @@ class EmbeddedHub:
         self.log_path = Path(name)
         command = [sys.executable, "-m", "jupyter_samp", "hub", "--lockfile", str(self.lockfile),
                    "--timeout", str(self.idle_timeout), "--log-level", "info",
-                   "--web-profile" if self.web_profile else "--no-web-profile"]
+                   *(["--web-profile", "--web-consent", "samp"] if self.web_profile
+                     else ["--no-web-profile"])]
         with os.fdopen(handle, "wb") as log_file:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdout=asyncio.subprocess.PIPE, stderr=log_file,

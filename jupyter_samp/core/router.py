@@ -77,6 +77,8 @@ class Registry:
             If the key is not (or no longer) registered.
         """
         record = self._by_key.get(private_key) if isinstance(private_key, str) else None
+        if record is None and private_key == self.hub.private_key:
+            record = self.hub  # the hub itself sends (its key never leaves the process)
         if record is None:
             raise NotRegisteredError(
                 "Unknown private key: this client is not registered (or was unregistered)"

@@ -24,6 +24,7 @@ from jupyter_samp.errors import HubFault, SampError
 from jupyter_samp.hub.discovery import claim_lockfile
 from jupyter_samp.hub.guard import LockfileGuard
 from jupyter_samp.hub.liveness import LivenessProbe
+from jupyter_samp.hub.samp_consent import SampConsent
 from jupyter_samp.hub.service import HubService
 from jupyter_samp.hub.standard import StandardProfile
 from jupyter_samp.hub.web import DEFAULT_WEB_PORT, Consent, WebProfileServer
@@ -94,7 +95,9 @@ class Hub:
         Port of the Web Profile (the standard's 21012; 0 picks a free one).
     web_consent : callable, optional
         ``async def consent(request: WebRegistration) -> bool``, asked before
-        each web page registers. Default: refuse every web registration.
+        each web page registers, or ``"samp"`` to ask a connected client that
+        subscribes to ``x-jupyter-samp.web.consent`` (see
+        :mod:`jupyter_samp.hub.samp_consent`). Default: refuse every web registration.
     web_consent_timeout : float or None
         Seconds to wait for consent; no answer counts as a refusal.
     liveness_interval : float
@@ -128,7 +131,7 @@ class Hub:
         label: str | None = None,
         web_profile: bool = True,
         web_port: int = DEFAULT_WEB_PORT,
-        web_consent: Consent | None = None,
+        web_consent: Consent | str | None = None,
         web_consent_timeout: float | None = 120.0,
         liveness_interval: float = 5.0,
         guard_interval: float = 2.0,
@@ -235,9 +238,16 @@ class Hub:
         if not self.web_profile:
             return
         assert self._service is not None
+        consent: Consent | None
+        if self.web_consent == "samp":
+            consent = SampConsent(self._service)
+        elif isinstance(self.web_consent, str):
+            raise ValueError(f"web_consent must be a callable or 'samp', not {self.web_consent!r}")
+        else:
+            consent = self.web_consent
         web = WebProfileServer(
             self._service,
-            self.web_consent,
+            consent,
             consent_timeout=self.web_consent_timeout,
             idle_timeout=self.web_idle_timeout,
             max_body=self.max_body,

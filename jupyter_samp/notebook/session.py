@@ -19,6 +19,9 @@ from jupyter_samp.client import Client
 from jupyter_samp.errors import HubUnavailableError, SampError
 from jupyter_samp.notebook.model import SampState
 
+#: The MType a hub started with ``--web-consent samp`` asks consent with.
+CONSENT_MTYPE = "x-jupyter-samp.web.consent"
+
 log = logging.getLogger("jupyter_samp.notebook")
 T = TypeVar("T")
 
@@ -47,10 +50,12 @@ class SampSession:
         self.client: Client | None = None
         self._connecting: asyncio.Task[Client] | None = None
         self.bridge: Any = None
+        #: Consent dialogs shown for web pages, newest last.
+        self.consent_dialogs: list[Any] = []
 
     # ------------------------------------------------------------ connection
 
-    def connect(self, hub: str = "auto", **options: Any) -> asyncio.Task[Client]:
+    def connect(self, hub: str = "auto", web: bool = False, **options: Any) -> asyncio.Task[Client]:
         """Connect in the background; return the task (``await`` it in a cell to wait).
 
         Parameters
@@ -58,6 +63,9 @@ class SampSession:
         hub : {"auto", "start", "connect"}
             ``connect`` uses a running hub only; ``start`` and ``auto`` start
             an embedded hub (a child process) when none answers.
+        web : bool
+            Let a hub started here serve web pages too (port 21012); each page
+            that asks to register shows an Allow/Deny dialog in the notebook.
 
         Raises
         ------
@@ -72,6 +80,7 @@ class SampSession:
             return self._connecting
         if self.client is not None and self.client.connected:
             return _finished(self.client)
+        options.setdefault("hub_web_profile", web)
         self._connecting = spawn(self._connect(hub, options))
         return self._connecting
 
@@ -81,6 +90,7 @@ class SampSession:
         client = Client(self.name, metadata=NOTEBOOK_METADATA, start_hub=hub != "connect",
                         **options)
         self.client = client
+        client.add_handler(CONSENT_MTYPE, self._ask_consent)
         self.state.bind(client)
         client.observe_traffic(self._log_traffic)
         self.state.status = "connecting"
@@ -209,6 +219,22 @@ class SampSession:
             client.resolve(to)  # an unknown name fails here, in the cell, not later
             return spawn(client.notify(to, "coord.pointAt.sky", params))
         return spawn(client.notify_all("coord.pointAt.sky", params))
+
+    async def _ask_consent(self, message: Any) -> dict[str, str]:
+        """Show the consent dialog for a web page and wait for the user's answer."""
+        from jupyter_samp.notebook.widgets import ConsentDialog
+
+        dialog = ConsentDialog(message.params)
+        self.consent_dialogs.append(dialog)
+        self.state.add_log("in", f"web page {message.params.get('name')!r} asks to register")
+        try:
+            from IPython.display import display
+
+            display(dialog)
+        except ImportError:
+            return {"allow": "0"}
+        allowed = await dialog.answer
+        return {"allow": "1" if allowed else "0"}
 
     def _log_traffic(self, direction: str, peer: str, mtype: str, how: str) -> None:
         names = {entry["id"]: entry["name"] for entry in self.state.clients}

@@ -22,9 +22,10 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Web Profile port (default {DEFAULT_WEB_PORT}, the standard one)",
     )
     group.add_argument(
-        "--web-consent", choices=("prompt", "deny", "accept"), default=None,
+        "--web-consent", choices=("prompt", "deny", "accept", "samp"), default=None,
         help="how to answer a web page that asks to register: ask on this terminal, "
-        "refuse, or accept without asking (unsafe: for tests only). "
+        "refuse, accept without asking (unsafe: for tests only), or ask a connected "
+        "client that subscribes to x-jupyter-samp.web.consent (a notebook). "
         "Default: prompt if standard input is a terminal, else deny",
     )
     group.add_argument(
@@ -49,7 +50,7 @@ def web_hub_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "web_profile": args.web_profile,
         "web_port": args.web_port,
-        "web_consent": choose_consent(args.web_consent),
+        "web_consent": "samp" if args.web_consent == "samp" else choose_consent(args.web_consent),
         "web_consent_timeout": args.web_consent_timeout,
         "web_idle_timeout": args.web_idle_timeout,
         "web_mtypes": (*DEFAULT_SAFE_MTYPES, *args.web_mtype),
