@@ -34,6 +34,8 @@ class SampMagics(Magics):
     @argument("args", nargs="*", help="the subcommand's arguments (a variable, RA DEC, ...)")
     @argument("--to", help="the application to send to (name or id); default: all that accept it")
     @argument("--name", help="the name the table or image gets in the receiving application")
+    @argument("--web", action="store_true",
+              help="with connect: let a hub started here serve web pages (asks you each time)")
     @argument("--hub", choices=("auto", "start", "connect"), default="auto",
               help="connect: hub to use; auto/start start one when none runs (default auto)")
     def samp(self, line: str) -> Any:
@@ -63,7 +65,7 @@ class SampMagics(Magics):
         return status_line(session.state)
 
     def _do_connect(self, session: SampSession, args: Any) -> None:
-        task = session.connect(hub=args.hub)
+        task = session.connect(hub=args.hub, web=args.web)
         show_when_done(task, "connecting to SAMP...", lambda client: status_line(session.state))
 
     def _do_disconnect(self, session: SampSession, args: Any) -> None:
