@@ -192,8 +192,9 @@ class Hub:
         self._listen()
         self._start_web()  # before the lockfile: once it exists, everything answers
         try:
+            path = self._choose_lockfile()  # first: multiple mode puts its id in the record
             self._record_written = self._record()
-            await claim_lockfile(self._choose_lockfile(), self._record_written)
+            await claim_lockfile(path, self._record_written)
         except BaseException:
             await self._stop_web()
             await self._close_server()
