@@ -1,7 +1,11 @@
 """Deliver callbacks to Standard Profile clients over XML-RPC, concurrently.
 
 Every delivery is its own task on its own pooled connection, so a slow,
-stuck or dead recipient delays nobody else. A delivery that fails is
+stuck or dead recipient delays nobody else. At most ``per_address`` requests
+are in flight to one callback address at a time; the rest wait their turn in
+order. Without that limit a message storm opens hundreds of connections at
+once to one application's server (JSAMP runs a thread per request), which
+then answers none of them in time. A delivery that fails is
 reported to the service, which answers the call's sender with an error and
 evicts a recipient that no longer listens at all.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from jupyter_samp.core.model import ClientRecord, Deliver
 from jupyter_samp.errors import (
@@ -39,9 +44,13 @@ class XmlRpcDeliverer:
         Seconds a client may take to accept a callback before it counts as failed.
     """
 
-    def __init__(self, on_failure: Callable[..., None], timeout: float = 30.0) -> None:
+    def __init__(
+        self, on_failure: Callable[..., None], timeout: float = 30.0, per_address: int = 8
+    ) -> None:
         self.pool = HttpPool()
         self.timeout = timeout
+        self.per_address = per_address
+        self._limits: dict[str, asyncio.Semaphore] = {}
         self._on_failure = on_failure
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -54,7 +63,19 @@ class XmlRpcDeliverer:
     def forget(self, client: ClientRecord, reason: str) -> None:
         """Nothing to drop: connections are pooled by address, not by client."""
 
+    def _limit(self, url: str) -> asyncio.Semaphore:
+        # Keyed by host:port: several clients often share one process's server.
+        address = urlsplit(url).netloc
+        limit = self._limits.get(address)
+        if limit is None:
+            limit = self._limits[address] = asyncio.Semaphore(self.per_address)
+        return limit
+
     async def _send(self, effect: Deliver) -> None:
+        async with self._limit(effect.callback):
+            await self._post(effect)
+
+    async def _post(self, effect: Deliver) -> None:
         params = (effect.private_key, *effect.params)
         method = "samp.client." + effect.method
         try:
