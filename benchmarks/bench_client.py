@@ -56,12 +56,14 @@ from _common import (
     HUB_NAMES,
     HubRunner,
     banner,
+    cpu_probe,
     fmt,
     note,
     percentile,
     ratio,
     table,
     verdict,
+    warm_up_hub,
 )
 
 from jupyter_samp.lockfile import read_lockfile
@@ -121,6 +123,7 @@ class Row:
     errors: int = 0
     timeouts: int = 0
     caller_cpu: float = math.nan
+    probe_ms: float = math.nan
     failure: str | None = None
 
 
@@ -346,15 +349,18 @@ async def _finish(process: Any) -> None:
 
 async def measure(
     lockfile: str, kind: str, modes: list[tuple[str, int]], args: argparse.Namespace
-) -> list[tuple[str, int, CallerResult]]:
-    """Start a receiver of ``kind``, run one caller per (mode, concurrency), stop it."""
+) -> list[tuple[str, int, CallerResult, float]]:
+    """Start a receiver of ``kind``, run one caller per (mode, concurrency), stop it.
+
+    Returns (mode, concurrency, result, CPU probe in ms taken just before).
+    """
     context = multiprocessing.get_context("spawn")
     ready, results, stop = context.Queue(), context.Queue(), context.Event()
     receiver = context.Process(
         target=receiver_main, args=(kind, lockfile, ready, stop), daemon=True
     )
     receiver.start()
-    measured: list[tuple[str, int, CallerResult]] = []
+    measured: list[tuple[str, int, CallerResult, float]] = []
     try:
         status, value = await _get(ready, 60.0)
         if status != "ready":
@@ -364,6 +370,7 @@ async def measure(
                 kind, mode, lockfile, value, concurrency=concurrency, warmup=args.warmup,
                 duration=args.duration, timeout=args.timeout,
             )
+            probe = cpu_probe()
             caller = context.Process(target=caller_main, args=(spec, results), daemon=True)
             caller.start()
             try:
@@ -372,7 +379,7 @@ async def measure(
                 result = CallerResult(failure="the caller hung (killed)")
             finally:
                 await _finish(caller)
-            measured.append((mode, concurrency, result))
+            measured.append((mode, concurrency, result, probe))
             note(f"  {kind} {mode} x{concurrency}: {fmt(result.rate)} calls/s, p50 "
                  f"{fmt(percentile(result.latencies, 0.5) * 1000, 3)} ms"
                  + (f" [{result.failure or result.first_error}]"
@@ -404,13 +411,14 @@ def print_report(rows: list[Row], args: argparse.Namespace) -> bool:
     """Print the table, the ratios and the targets; return True unless a target failed."""
     banner("results")
     print(f"{args.duration:g} s per run after {args.warmup:g} s warm-up; latency in ms; "
-          "caller CPU = CPU seconds per wall second of the calling process")
+          "caller CPU = CPU seconds per wall second of the calling process; probe ms = CPU "
+          "time of a fixed Python loop just before the run (the VM's speed drifts)")
     print(table(
         ["hub / client / mode", "in flight", "calls/s", "p50", "p99", "errors", "timeouts",
-         "caller CPU"],
+         "caller CPU", "probe ms"],
         [[f"{HUB_LABELS[r.hub]} / {r.kind} / {r.mode}", str(r.concurrency), fmt(r.rate),
           fmt(r.p50_ms, 3), fmt(r.p99_ms, 3), str(r.errors), str(r.timeouts),
-          fmt(r.caller_cpu, 2)] for r in rows],
+          fmt(r.caller_cpu, 2), fmt(r.probe_ms)] for r in rows],
     ))
 
     def find(hub: str, kind: str, mode: str, concurrency: int) -> Row | None:
@@ -470,11 +478,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="calls in flight for the throughput runs (8; 1 to skip them)")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds before a call counts as timed out (10)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per case; the best (highest calls/s) is kept (1)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs per case, alternating which client goes first; the best "
+                             "(highest calls/s) is kept (2)")
+    parser.add_argument("--hub-warmup", type=float, default=6.0,
+                        help="seconds of unmeasured load on each hub first (6; warms JSAMP's JIT)")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
     args = parser.parse_args(argv)
     args.duration = args.duration or (1.5 if args.quick else 3.0)
+    if args.quick:
+        args.hub_warmup = min(args.hub_warmup, 3.0)
     args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
     args.hubs = [name for name in args.hubs.split(",") if name]
     args.clients = [name for name in args.clients.split(",") if name]
@@ -496,23 +509,28 @@ async def main_async(args: argparse.Namespace) -> int:
         for hub_name in args.hubs:
             banner(f"{HUB_LABELS[hub_name]} hub")
             async with HubRunner(hub_name, env) as runner:
-                for kind in args.clients:
-                    cases = [(mode, 1) for mode in MODES[kind]]
-                    if args.concurrency > 1:
-                        cases += [(mode, args.concurrency) for mode in MODES[kind]]
-                    best: dict[tuple[str, int], Row] = {}
-                    for _ in range(args.repeat):
+                await warm_up_hub(runner.hub, args.hub_warmup)
+                best: dict[tuple[str, str, int], Row] = {}
+                for attempt in range(args.repeat):
+                    # Alternate which client goes first, so neither always meets
+                    # a hub in a different state.
+                    kinds = args.clients if attempt % 2 == 0 else args.clients[::-1]
+                    for kind in kinds:
+                        cases = [(mode, 1) for mode in MODES[kind]]
+                        if args.concurrency > 1:
+                            cases += [(mode, args.concurrency) for mode in MODES[kind]]
                         try:
                             measured = await measure(str(runner.hub.lockfile), kind, cases, args)
                         except (PeerError, TimeoutError) as exc:
                             note(f"  {kind}: {exc}")
                             continue
-                        for mode, concurrency, result in measured:
+                        for mode, concurrency, result, probe in measured:
                             row = to_row(hub_name, kind, mode, concurrency, result)
-                            old = best.get((mode, concurrency))
+                            row.probe_ms = probe
+                            old = best.get((kind, mode, concurrency))
                             if old is None or not (row.rate <= old.rate):
-                                best[(mode, concurrency)] = row
-                    rows.extend(best.values())
+                                best[(kind, mode, concurrency)] = row
+                rows.extend(sorted(best.values(), key=lambda r: args.clients.index(r.kind)))
     ok = print_report(rows, args)
     print(f"\ntotal time {time.monotonic() - started:.0f} s "
           f"({time.strftime('%Y-%m-%d %H:%M')})")

@@ -58,6 +58,7 @@ from _common import (
     HUB_NAMES,
     HubRunner,
     banner,
+    cpu_probe,
     fmt,
     median,
     note,
@@ -67,6 +68,7 @@ from _common import (
     system_busy_seconds,
     table,
     verdict,
+    warm_up_hub,
 )
 from _loadgen import MODES, WorkerResult, WorkerSpec, worker_main
 
@@ -121,6 +123,7 @@ class LoadStats:
     hub_cpu: float | None = None
     loadgen_cpu: float = 0.0
     other_cpu: float | None = None
+    probe_ms: float = math.nan
     window: float = 0.0
     concurrency: int = 0
     first_error: str | None = None
@@ -328,6 +331,7 @@ async def load_run(
 ) -> LoadStats:
     """Run our load generator against the hub and measure it and the hub's CPU."""
     hub = runner.hub
+    probe = cpu_probe()
     specs = [
         WorkerSpec(
             mode, hub.url, hub.secret, senders=senders, receivers=receivers, flows=flows,
@@ -348,7 +352,8 @@ async def load_run(
         worker_main, specs, ready_timeout=60.0,
         run_timeout=warmup + duration + op_timeout + 30.0, on_start=sample_hub_cpu,
     )
-    stats = LoadStats(concurrency=workers * flows, hung_workers=len(outcome.hung))
+    stats = LoadStats(concurrency=workers * flows, hung_workers=len(outcome.hung),
+                      probe_ms=probe)
     results: list[WorkerResult] = list(outcome.results.values())
     latencies = [value for result in results for value in result.latencies]
     stats.completed = sum(result.completed for result in results)
@@ -417,6 +422,7 @@ async def bench_one_hub(
         if not args.skip_calcstorm:
             await bench_calcstorm(runner, args, report)
         if not args.skip_load:
+            await warm_up_hub(runner.hub, args.hub_warmup)
             await bench_load(runner, args, report)
     except PeerError as exc:
         report.failure = str(exc).splitlines()[0]
@@ -563,6 +569,7 @@ def print_report(reports: list[HubReport], args: argparse.Namespace) -> bool:
                     str(load.lost + load.hung_workers), str(load.errors),
                     fmt(load.hub_cpu_share, 2), fmt(load.loadgen_share, 2),
                     fmt(load.other_cpu_share, 2), fmt(load.per_cpu_second),
+                    fmt(load.probe_ms),
                 ])
             single = report.latency.get(mode)
             if single is not None:
@@ -587,12 +594,13 @@ def print_report(reports: list[HubReport], args: argparse.Namespace) -> bool:
               f"{concurrency} in flight, {args.duration:g} s after {args.warmup:g} s warm-up; "
               "latency in ms")
         print(table(["hub / mode", "msg/s", "p50", "p99", "lost", "errors", "hub CPU",
-                     "LG CPU", "other CPU", "msg/hub-CPU-s"], load_rows))
+                     "LG CPU", "other CPU", "msg/hub-CPU-s", "probe ms"], load_rows))
         print(
             "hub CPU / LG CPU / other CPU: CPU seconds per wall second of the hub process / "
             "of all load generator processes / of everything else on the machine, during the "
             f"window ({os.cpu_count()} cores in all). lost: operations with no outcome within "
-            f"{args.op_timeout:g} s, plus hung worker processes."
+            f"{args.op_timeout:g} s, plus hung worker processes. probe ms: CPU time of a "
+            "fixed Python loop just before the run (the VM's speed drifts; lower is faster)."
         )
     if single_rows:
         print(f"\n(b') single flow (1 message in flight), {args.latency_duration:g} s; "
@@ -716,6 +724,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--receivers", type=int, default=2, help="receiving clients per worker")
     parser.add_argument("--flows", type=int, default=8,
                         help="concurrent closed loops per worker (8)")
+    parser.add_argument("--hub-warmup", type=float, default=3.0,
+                        help="seconds of unmeasured load before the load generator runs (3)")
     parser.add_argument("--op-timeout", type=float, default=10.0,
                         help="seconds after which an operation counts as lost (10)")
     parser.add_argument("--hang-runs", type=int, help="calcstorm 10x100 sync runs (10)")
