@@ -351,9 +351,9 @@ async def run_processes(
         outcome.started = len(ready) == len(processes)
         outcome.begin = time.monotonic() + lead if outcome.started else -1.0
         start.value = outcome.begin
-        watcher = loop.create_task(on_start(outcome.begin)) if (
-            on_start is not None and outcome.started
-        ) else None
+        watcher: asyncio.Future[None] | None = None
+        if on_start is not None and outcome.started:
+            watcher = asyncio.ensure_future(on_start(outcome.begin))
         deadline = loop.time() + (run_timeout if outcome.started else 30.0)
         while len(outcome.results) < len(processes) and loop.time() < deadline:
             try:

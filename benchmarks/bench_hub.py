@@ -615,17 +615,17 @@ def print_report(reports: list[HubReport], args: argparse.Namespace) -> bool:
         if ours is None or theirs is None:
             continue
         for mode in args.modes:
-            storm = ratio(
+            storm_ratio = ratio(
                 _rate(ours.calcstorm.get(mode)), _rate(theirs.calcstorm.get(mode))
             )
-            load = ratio(_load_rate(ours.load.get(mode)), _load_rate(theirs.load.get(mode)))
-            cpu = ratio(
-                _per_cpu(ours.load.get(mode)), _per_cpu(theirs.load.get(mode))
+            load_ratio = ratio(
+                _load_rate(ours.load.get(mode)), _load_rate(theirs.load.get(mode))
             )
-            lat = ratio(_p50(theirs.latency.get(mode)), _p50(ours.latency.get(mode)))
+            cpu_ratio = ratio(_per_cpu(ours.load.get(mode)), _per_cpu(theirs.load.get(mode)))
+            p50_ratio = ratio(_p50(theirs.latency.get(mode)), _p50(ours.latency.get(mode)))
             ratio_rows.append([
-                f"ours/{HUB_LABELS[other]} {mode}", fmt(storm, 2, "x"), fmt(load, 2, "x"),
-                fmt(cpu, 2, "x"), fmt(lat, 2, "x"),
+                f"ours/{HUB_LABELS[other]} {mode}", fmt(storm_ratio, 2, "x"),
+                fmt(load_ratio, 2, "x"), fmt(cpu_ratio, 2, "x"), fmt(p50_ratio, 2, "x"),
             ])
     if ratio_rows:
         print()
