@@ -11,17 +11,16 @@ and the situation is logged.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
+from jupyter_samp.hub.periodic import Periodic
 from jupyter_samp.lockfile import read_lockfile, write_lockfile
 
 log = logging.getLogger("jupyter_samp.hub")
 
 
-class LockfileGuard:
+class LockfileGuard(Periodic):
     """Rewrites a hub's lockfile when it disappears or is corrupted.
 
     Parameters
@@ -35,32 +34,17 @@ class LockfileGuard:
     """
 
     def __init__(self, path: Path, record: dict[str, str], interval: float = 2.0) -> None:
+        super().__init__(interval)
         self.path = Path(path)
         self.record = dict(record)
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
         self.rewrites = 0
 
-    def start(self) -> None:
-        """Start checking in the background."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        """Stop checking."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)  # a period between checks, not a synchronisation
-            try:
-                self.check_once()
-            except OSError as exc:
-                log.warning("cannot check the lockfile %s: %s", self.path, exc)
+    async def tick(self) -> None:
+        """One round: check (and repair) the lockfile."""
+        try:
+            self.check_once()
+        except OSError as exc:
+            log.warning("cannot check the lockfile %s: %s", self.path, exc)
 
     def check_once(self) -> str:
         """Check the lockfile once and repair it if needed.

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from jupyter_samp.core.model import ClientRecord
+from jupyter_samp.hub.periodic import Periodic
 from jupyter_samp.transport.timeouts import within
 
 log = logging.getLogger("jupyter_samp.hub")
@@ -40,7 +41,7 @@ async def accepts_connections(url: str, timeout: float) -> bool:
     return True
 
 
-class LivenessProbe:
+class LivenessProbe(Periodic):
     """Periodically evicts Standard Profile clients whose callback address refuses connections.
 
     Parameters
@@ -59,31 +60,13 @@ class LivenessProbe:
         evict: Callable[[str, str], None],
         interval: float = 5.0,
     ) -> None:
+        super().__init__(interval)
         self._clients = clients
         self._evict = evict
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Start probing in the background."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        """Stop probing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)  # a period between rounds, not a synchronisation
-            try:
-                await self.probe_once()
-            except Exception:  # the probe must outlive any surprise
-                log.exception("liveness probe failed")
+    async def tick(self) -> None:
+        """One round: probe every client (see :meth:`probe_once`)."""
+        await self.probe_once()
 
     async def probe_once(self) -> list[str]:
         """Probe every callable Standard Profile client once; return the ids evicted."""
