@@ -29,6 +29,7 @@ import pytest_asyncio
 from jupyter_samp import Client, Hub, connect
 from jupyter_samp.data import DataBridge
 from jupyter_samp.testing import PeerProcess, SampEnvironment, samp_environment
+from jupyter_samp.testing.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
@@ -94,21 +95,11 @@ def _topcat_command(home: Path) -> list[str]:
 async def _wait_for(condition: Callable[[], bool], client: Client, timeout: float,
                     what: str, processes: dict[str, PeerProcess]) -> None:
     """Wait on the client's events until ``condition()`` holds, or fail with the apps' output."""
-    changed = asyncio.Event()
-    stop = client.observe(lambda event: changed.set())
-
-    async def until() -> None:
-        while not condition():
-            await changed.wait()
-            changed.clear()
-
     try:
-        await asyncio.wait_for(until(), timeout)
+        await wait_until(condition, client, timeout)
     except asyncio.TimeoutError:
         logs = "\n".join(p.result().describe() for p in processes.values())
         pytest.fail(f"{what} within {timeout:g} s\n{logs}")
-    finally:
-        stop()
 
 
 def _app_id(client: Client, name: str, mtype: str) -> str | None:

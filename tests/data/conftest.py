@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 
 from jupyter_samp import Client, Hub, connect
 from jupyter_samp.data.bridge import DataBridge
+from jupyter_samp.testing.waiting import wait_until as wait_for
 
 
 @dataclass
@@ -20,22 +20,6 @@ class Pair:
     receiver: Client
     out: DataBridge
     inbox: DataBridge
-
-
-async def wait_for(condition: Callable[[], bool], client: Client, timeout: float = 10.0) -> None:
-    """Wait until ``condition()`` holds, re-checking whenever ``client`` sees a change."""
-    changed = asyncio.Event()
-    stop = client.observe(lambda event: changed.set())
-
-    async def until() -> None:
-        while not condition():
-            await changed.wait()
-            changed.clear()
-
-    try:
-        await asyncio.wait_for(until(), timeout)
-    finally:
-        stop()
 
 
 @pytest.fixture
