@@ -10,12 +10,8 @@ from __future__ import annotations
 import hmac
 from typing import Any, Protocol
 
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
-from tornado.web import Application, RequestHandler
-
 from jupyter_samp.errors import InvalidRequestError, NotRegisteredError
-from jupyter_samp.transport.server import DEFAULT_MAX_BODY, XmlRpcHandler
+from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY, RpcServer
 
 PREFIX = "samp.client."
 _SIGNATURES = {"receiveNotification": 2, "receiveCall": 3, "receiveResponse": 3}
@@ -40,7 +36,7 @@ class CallbackEndpoint:
     def __init__(self, receiver: CallbackReceiver) -> None:
         self.receiver = receiver
 
-    async def handle_call(self, method: str, params: list[Any], handler: RequestHandler) -> Any:
+    def handle_call(self, method: str, params: list[Any]) -> str:
         """Check one callback and pass it on; the answer is the empty string.
 
         Raises
@@ -66,28 +62,24 @@ class CallbackServer:
 
     def __init__(self, receiver: CallbackReceiver, addr: str = "127.0.0.1") -> None:
         self.addr = addr
-        self._endpoint = CallbackEndpoint(receiver)
-        self._server: HTTPServer | None = None
+        self._server = RpcServer(CallbackEndpoint(receiver), addr)
         self.url: str | None = None
 
-    def start(self) -> str:
-        """Start listening on a free port and return the callback URL."""
-        if self._server is None:
-            app = Application(
-                [(r"/(?:xmlrpc)?", XmlRpcHandler, {"endpoint": self._endpoint})],
-                log_function=lambda handler: None,
-            )
-            sockets = bind_sockets(0, self.addr)
-            self._server = HTTPServer(app)
-            self._server.add_sockets(sockets)
-            port = sockets[0].getsockname()[1]
+    async def start(self) -> str:
+        """Start listening on a free port (once) and return the callback URL.
+
+        Raises
+        ------
+        OSError
+            If no port can be bound.
+        """
+        if self.url is None:
+            port = await self._server.start(0)
             self.url = f"http://{self.addr}:{port}/xmlrpc"
-        assert self.url is not None
         return self.url
 
     async def stop(self) -> None:
         """Stop listening and close open connections."""
-        if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
+        if self.url is not None:
+            self.url = None
+            await self._server.stop()

@@ -235,7 +235,7 @@ class Client(SendingMixin):
         self.self_id, self.hub_id = info["samp.self-id"], info["samp.hub-id"]
         self.tracker.reset(self.hub_id, self.self_id)
         await self._proxy.call("declareMetadata", self.metadata)
-        await self._proxy.call("setXmlrpcCallback", self._server.start())
+        await self._proxy.call("setXmlrpcCallback", await self._server.start())
         await self._proxy.call("declareSubscriptions", self.handlers.subscriptions())
         await self._load_clients()
 

@@ -12,10 +12,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
-from tornado.web import Application
-
 from jupyter_samp import __version__
 from jupyter_samp.core.model import ClientRecord
 from jupyter_samp.core.restrictions import DEFAULT_SAFE_MTYPES, MTypeRestriction
@@ -36,7 +32,7 @@ from jupyter_samp.lockfile import (
     remove_if_ours,
     url_to_path,
 )
-from jupyter_samp.transport.server import DEFAULT_MAX_BODY, XmlRpcHandler
+from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY, RpcServer
 
 log = logging.getLogger("jupyter_samp.hub")
 
@@ -157,7 +153,7 @@ class Hub:
         self.lockfile: Path | None = None
         self.url: str | None = None
         self._secret = secrets.token_hex(16)
-        self._server: HTTPServer | None = None
+        self._server: RpcServer | None = None
         self._service: HubService | None = None
         self._standard: StandardProfile | None = None
         self._stopped = asyncio.Event()
@@ -189,7 +185,7 @@ class Hub:
         self._standard = StandardProfile(
             self._service, self._secret, client_timeout=self.client_timeout, max_body=self.max_body
         )
-        self._listen()
+        await self._listen()
         self._start_web()  # before the lockfile: once it exists, everything answers
         try:
             path = self._choose_lockfile()  # first: multiple mode puts its id in the record
@@ -224,14 +220,10 @@ class Hub:
             if watcher is not None:
                 await watcher.stop()
 
-    def _listen(self) -> None:
+    async def _listen(self) -> None:
         assert self._standard is not None
-        routes = [(r"/(?:xmlrpc)?", XmlRpcHandler, {"endpoint": self._standard})]
-        app = Application(routes, log_function=lambda handler: None)
-        sockets = bind_sockets(self.port, self.addr)
-        self.port = sockets[0].getsockname()[1]
-        self._server = HTTPServer(app, max_body_size=self.max_body * 2 + (1 << 20))
-        self._server.add_sockets(sockets)
+        self._server = RpcServer(self._standard, self.addr)
+        self.port = await self._server.start(self.port)
         host = f"[{self.addr}]" if ":" in self.addr else self.addr
         self.url = f"http://{host}:{self.port}/xmlrpc"
 
@@ -323,9 +315,8 @@ class Hub:
 
     async def _close_server(self) -> None:
         if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
+            server, self._server = self._server, None
+            await server.stop()
 
     async def wait_stopped(self) -> None:
         """Wait until the hub has stopped (by :meth:`stop` or the idle timeout)."""

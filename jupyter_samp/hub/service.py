@@ -85,6 +85,23 @@ class HubService:
         HubFault
             For every refusal, with a message that says what was wrong.
         """
+        result = self.start(profile, method, params)
+        if method == "callAndWait":
+            return await result
+        return result
+
+    def start(self, profile: str, method: str, params: list[Any]) -> Any:
+        """Run a common hub method without waiting: like :meth:`dispatch`.
+
+        Every method's result is returned at once, except ``callAndWait``'s:
+        for it, an awaitable of the response is returned, because the answer
+        comes only when the recipient replies (or the call times out).
+
+        Raises
+        ------
+        HubFault
+            For every refusal, with a message that says what was wrong.
+        """
         kinds = COMMON_METHODS.get(method)
         if kinds is None:
             raise InvalidRequestError(f"Unknown method {method!r}")
@@ -96,7 +113,7 @@ class HubService:
         finally:
             self.flush()
         if method == "callAndWait":
-            return await self._wait(result)
+            return self._wait(result)
         return "" if result is None else result
 
     def _run(self, method: str, params: list[Any]) -> Any:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
-
-from tornado.web import RequestHandler
 
 from jupyter_samp.errors import InvalidRequestError, RegistrationRefusedError
 from jupyter_samp.hub.delivery import XmlRpcDeliverer
 from jupyter_samp.hub.service import HubService, check_arguments
 from jupyter_samp.hub.traffic import log_traffic
-from jupyter_samp.transport.server import DEFAULT_MAX_BODY
+from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
 
 log = logging.getLogger("jupyter_samp.hub")
 
@@ -50,8 +49,13 @@ class StandardProfile:
         self.deliverer = XmlRpcDeliverer(service.delivery_failed, timeout=client_timeout)
         service.deliverers[PROFILE] = self.deliverer
 
-    async def handle_call(self, method: str, params: list[Any], handler: RequestHandler) -> Any:
+    def handle_call(self, method: str, params: list[Any]) -> Any:
         """Run one ``samp.hub.*`` call.
+
+        Returns
+        -------
+        object
+            The result, or for ``callAndWait`` an awaitable of it.
 
         Raises
         ------
@@ -69,9 +73,15 @@ class StandardProfile:
             return self._register(params)
         if name == "setXmlrpcCallback":
             return self._set_callback(params)
-        result = await self.service.dispatch(PROFILE, name, params)
+        result = self.service.start(PROFILE, name, params)
+        if name == "callAndWait":
+            return self._log_when_answered(params, result)
         log_traffic(self.service.router, name, params, result)
         return result
+
+    async def _log_when_answered(self, params: list[Any], pending: Awaitable[Any]) -> Any:
+        log_traffic(self.service.router, "callAndWait", params, None)
+        return await pending
 
     def _ping(self, params: list[Any]) -> str:
         if len(params) > 1:

@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 POST client with a keep-alive connection pool, on tornado streams.
+"""A small HTTP/1.1 POST client with a keep-alive connection pool, on asyncio.
 
 SAMP traffic is many small XML-RPC POSTs to a handful of loopback peers, so
 reusing connections matters more than anything a general client offers.
@@ -10,29 +10,24 @@ answer (HTTP/1.0, ``Connection: close``) and chunked answers work too.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from tornado.httputil import HTTPHeaders
-from tornado.iostream import IOStream, StreamClosedError
-
 from jupyter_samp.errors import ClientTimeoutError, ProtocolError, TransportError
+from jupyter_samp.transport.framing import BodyReader, Head, take_head
 from jupyter_samp.transport.timeouts import within
 
 #: Largest answer accepted, in bytes; SAMP answers are small maps.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-_HEADER_END = rb"\r?\n\r?\n"
 
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """Status, headers and body of an answer."""
+    """Status, headers (lower-case names) and body of an answer."""
 
     status: int
-    headers: HTTPHeaders
-    body: bytes
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,7 @@ class HttpPool:
 
     def __init__(self, max_idle: int = 16) -> None:
         self.max_idle = max_idle
-        self._idle: dict[tuple[str, int], list[IOStream]] = {}
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._targets: dict[str, _Target] = {}
         self._closed = False
 
@@ -75,69 +70,56 @@ class HttpPool:
         """
         target = self._target(url)
         request = _request_head(target, len(body), content_type) + body
-        stream, reused = await self._connect(target, timeout)
+        connection = self._idle_connection(target)
+        if connection is not None:
+            try:
+                return await self._exchange(target, connection, request, timeout)
+            except _StaleConnection:
+                pass  # the peer closed it while idle: nothing was processed, so retry once
+        connection = await _open(target, timeout)
         try:
-            return await self._exchange(target, stream, request, timeout, reused)
-        except _StaleConnection:
-            stream, _ = await self._connect(target, timeout, fresh=True)
-            return await self._exchange(target, stream, request, timeout, False)
+            return await self._exchange(target, connection, request, timeout)
+        except _StaleConnection as exc:
+            raise TransportError(f"{target.host_header} closed the connection: {exc}") from None
 
     async def _exchange(
-        self,
-        target: _Target,
-        stream: IOStream,
-        request: bytes,
-        timeout: float | None,
-        reused: bool,
+        self, target: _Target, connection: _Connection, request: bytes, timeout: float | None
     ) -> HttpResponse:
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(timeout, stream.close) if timeout else None
-        started = False
+        waiter = connection.send(request)
+        timer = None
+        if timeout is not None:
+            timer = asyncio.get_running_loop().call_later(timeout, connection.time_out)
         try:
-            await stream.write(request)
-            head = await stream.read_until_regex(_HEADER_END, max_bytes=65536)
-            started = True
-            status, headers, version = _parse_head(head)
-            body, reusable = await _read_body(stream, headers, version)
-        except StreamClosedError as exc:
-            if timer is not None and timer.when() <= loop.time():
-                raise ClientTimeoutError(
-                    f"no answer from {target.host_header} in {timeout} s"
-                ) from None
-            if not started and reused:
-                # The peer closed an idle keep-alive connection before we
-                # wrote; nothing was processed, so one retry is safe.
-                raise _StaleConnection() from exc
-            raise TransportError(f"{target.host_header} closed the connection: {exc}") from exc
+            response = await waiter
+        except _TimedOut:
+            where = target.host_header
+            raise ClientTimeoutError(f"no answer from {where} in {timeout} s") from None
         except BaseException:
-            # Cancelled or failed half-way: the connection's state is unknown.
-            stream.close()
+            connection.abort()  # cancelled or failed half-way: its state is unknown
             raise
         finally:
             if timer is not None:
                 timer.cancel()
-        if reusable:
-            self._release(target, stream)
+        if connection.reusable:
+            self._release(target, connection)
         else:
-            stream.close()
-        return HttpResponse(status, headers, body)
+            connection.abort()
+        return response
 
-    async def _connect(
-        self, target: _Target, timeout: float | None, fresh: bool = False
-    ) -> tuple[IOStream, bool]:
+    def _idle_connection(self, target: _Target) -> _Connection | None:
         idle = self._idle.get((target.host, target.port))
-        while idle and not fresh:
-            stream = idle.pop()
-            if not stream.closed():
-                return stream, True
-        return await _open(target, timeout), False
+        while idle:
+            connection = idle.pop()
+            if connection.reusable:
+                return connection
+        return None
 
-    def _release(self, target: _Target, stream: IOStream) -> None:
+    def _release(self, target: _Target, connection: _Connection) -> None:
         idle = self._idle.setdefault((target.host, target.port), [])
         if self._closed or len(idle) >= self.max_idle:
-            stream.close()
+            connection.abort()
         else:
-            idle.append(stream)
+            idle.append(connection)
 
     def _target(self, url: str) -> _Target:
         target = self._targets.get(url)
@@ -149,14 +131,125 @@ class HttpPool:
 
     def close(self) -> None:
         """Close every idle connection; later requests still work."""
-        for streams in self._idle.values():
-            for stream in streams:
-                stream.close()
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.abort()
         self._idle.clear()
 
 
 class _StaleConnection(Exception):
-    """A reused keep-alive connection had been closed by the peer."""
+    """The connection closed before any byte of the answer arrived."""
+
+
+class _TimedOut(Exception):
+    """The request's deadline passed."""
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection carrying one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.reusable = False
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[HttpResponse] | None = None
+        self._head: Head | None = None
+        self._body: BodyReader | None = None
+        self._started = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.reusable = True
+
+    def send(self, request: bytes) -> asyncio.Future[HttpResponse]:
+        """Write one request and return a future of its answer."""
+        assert self.transport is not None and self._waiter is None
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.reusable = False
+        self._started = False
+        self.transport.write(request)
+        return self._waiter
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None:  # bytes nobody asked for: this stream cannot be trusted
+            self.abort()
+            return
+        self._started = True
+        self._buffer += data
+        try:
+            self._read_answer()
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def _read_answer(self) -> None:
+        while self._head is None:
+            self._head = take_head(self._buffer)
+            if self._head is None:
+                return
+            _status(self._head)  # now: a peer that keeps the connection open must not hang us
+            if self._head.start[1].startswith("1"):
+                self._head = None  # an interim answer (100 Continue): the real one follows
+                continue
+            self._body = BodyReader(self._head.headers, MAX_RESPONSE_BYTES, until_close=True)
+            if self._body.too_big:
+                raise ProtocolError("answer larger than allowed")
+        assert self._body is not None
+        if self._body.feed(self._buffer):
+            self._complete()
+
+    def _complete(self) -> None:
+        head, body = self._head, self._body
+        assert head is not None and body is not None and self._waiter is not None
+        if body.too_big:
+            raise ProtocolError("answer larger than allowed")
+        version, status = _status(head)
+        keep = head.keep_alive(version) and not body.until_close and not self._buffer
+        waiter, self._waiter = self._waiter, None
+        self._head = self._body = None
+        self.reusable = keep
+        if not waiter.done():
+            waiter.set_result(HttpResponse(status, head.headers, body.body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.reusable = False
+        if self._waiter is None or self._waiter.done():
+            return
+        if self._body is not None and self._body.finish_at_close():
+            try:
+                self._complete()
+            except ProtocolError as error:
+                self._fail(error)
+            return
+        reason = exc or "closed by the peer"
+        self._fail(TransportError(f"connection closed: {reason}") if self._started
+                   else _StaleConnection(str(reason)))
+
+    def time_out(self) -> None:
+        """The deadline passed: fail the request and drop the connection."""
+        self._fail(_TimedOut())
+        self.abort()
+
+    def _fail(self, exc: Exception) -> None:
+        self.reusable = False
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        self._waiter = None
+
+    def abort(self) -> None:
+        """Close at once, without waiting for buffered writes."""
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _status(head: Head) -> tuple[str, int]:
+    start = head.start
+    code = start[1] if len(start) > 1 else ""
+    if not start[0].startswith("HTTP/") or not (code.isascii() and code.isdigit()):
+        raise ProtocolError(f"bad HTTP status line {' '.join(start)[:100]!r}")
+    return start[0], int(start[1])
 
 
 def _parse_url(url: str) -> _Target:
@@ -178,77 +271,19 @@ def _request_head(target: _Target, length: int, content_type: str) -> bytes:
     ).encode("latin-1")
 
 
-async def _open(target: _Target, timeout: float | None) -> IOStream:
-    family, address = await _resolve(target.host, target.port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    stream = IOStream(sock, max_buffer_size=MAX_RESPONSE_BYTES + 65536)
+async def _open(target: _Target, timeout: float | None) -> _Connection:
+    loop = asyncio.get_running_loop()
     try:
-        await within(stream.connect(address), timeout)
+        _, connection = await within(
+            loop.create_connection(_Connection, target.host, target.port), timeout
+        )
     except asyncio.TimeoutError:
-        stream.close()
         raise ClientTimeoutError(
             f"could not connect to {target.host_header} in {timeout} s"
         ) from None
-    except (StreamClosedError, OSError) as exc:
-        stream.close()
-        cause = getattr(exc, "real_error", None) or exc
-        refused = isinstance(cause, ConnectionRefusedError)
+    except OSError as exc:
+        refused = isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower()
         raise TransportError(
-            f"cannot connect to {target.host_header}: {cause}", refused=refused
+            f"cannot connect to {target.host_header}: {exc}", refused=refused
         ) from exc
-    stream.set_nodelay(True)
-    return stream
-
-
-async def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        if not infos:
-            raise TransportError(f"cannot resolve {host}") from None
-        family, _, _, _, address = infos[0]
-        return family, (str(address[0]), int(address[1]))
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    return family, (host, port)
-
-
-def _parse_head(head: bytes) -> tuple[int, HTTPHeaders, str]:
-    text = head.decode("latin-1")
-    status_line, _, rest = text.partition("\n")
-    parts = status_line.strip().split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ProtocolError(f"bad HTTP status line {status_line.strip()!r}")
-    return int(parts[1]), HTTPHeaders.parse(rest), parts[0]
-
-
-async def _read_body(stream: IOStream, headers: HTTPHeaders, version: str) -> tuple[bytes, bool]:
-    keep_alive = version == "HTTP/1.1" and "close" not in headers.get("Connection", "").lower()
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        return await _read_chunks(stream), keep_alive
-    length = headers.get("Content-Length")
-    if length is not None:
-        size = int(length) if length.isdigit() else -1
-        if size < 0 or size > MAX_RESPONSE_BYTES:
-            raise ProtocolError(f"bad or oversized Content-Length {length!r}")
-        return await stream.read_bytes(size), keep_alive
-    try:
-        return await stream.read_until_close(), False
-    except StreamClosedError:
-        return b"", False
-
-
-async def _read_chunks(stream: IOStream) -> bytes:
-    pieces: list[bytes] = []
-    total = 0
-    while True:
-        line = await stream.read_until(b"\n", max_bytes=1024)
-        size = int(line.split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            await stream.read_until_regex(rb"\r?\n", max_bytes=65536)
-            return b"".join(pieces)
-        total += size
-        if total > MAX_RESPONSE_BYTES:
-            raise ProtocolError("chunked answer larger than allowed")
-        pieces.append(await stream.read_bytes(size))
-        await stream.read_until(b"\n", max_bytes=2)
+    return connection

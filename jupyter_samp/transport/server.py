@@ -1,8 +1,11 @@
-"""The tornado request handler behind every XML-RPC endpoint: hub profiles and client callbacks.
+"""The tornado request handler behind the Web Profile's XML-RPC endpoint.
 
-It reads the body with a size limit (answering a fault that says so, rather
-than cutting the connection), decodes the call, hands it to the profile, and
-encodes the result or the fault. Every fault says what was wrong.
+The Web Profile needs tornado's request machinery for CORS and header
+checks; the Standard Profile and client callbacks use the leaner
+:mod:`jupyter_samp.transport.rpcserver`. This handler reads the body with a
+size limit (answering a fault that says so, rather than cutting the
+connection), decodes the call, hands it to the profile, and encodes the
+result or the fault. Every fault says what was wrong.
 """
 
 from __future__ import annotations
@@ -14,16 +17,10 @@ from tornado.web import RequestHandler, stream_request_body
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
+from jupyter_samp.transport.rpcserver import ABOUT_PAGE
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
 
-#: Default cap on one request body, in bytes.
-DEFAULT_MAX_BODY = 16 * 1024 * 1024
-
-_ABOUT = b"""<!DOCTYPE html><html><head><title>SAMP endpoint</title></head><body>
-<p>This is a SAMP XML-RPC endpoint of jupyter_samp. SAMP software talks to it
-with HTTP POST.</p></body></html>
-"""
 
 
 class XmlRpcEndpoint(Protocol):
@@ -93,7 +90,7 @@ class XmlRpcHandler(RequestHandler):
     def get(self) -> None:
         """Say what this endpoint is, for people who open it in a browser."""
         self.set_header("Content-Type", "text/html")
-        self.finish(_ABOUT)
+        self.finish(ABOUT_PAGE)
 
     def head(self) -> None:
         """Like GET without the body."""

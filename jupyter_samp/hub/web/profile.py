@@ -34,7 +34,7 @@ from jupyter_samp.hub.web.callbacks import DEFAULT_QUEUE_LIMIT, CallbackQueue
 from jupyter_samp.hub.web.clients import WebClient, WebClients
 from jupyter_samp.hub.web.consent import Consent, WebRegistration, ask, deny_all
 from jupyter_samp.hub.web.urltracker import UrlTracker
-from jupyter_samp.transport.server import DEFAULT_MAX_BODY
+from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
 
 log = logging.getLogger("jupyter_samp.hub.web")
 

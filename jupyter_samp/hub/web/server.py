@@ -38,7 +38,8 @@ from jupyter_samp.hub.web.translator import (
     Translator,
     TranslatorHandler,
 )
-from jupyter_samp.transport.server import DEFAULT_MAX_BODY, XmlRpcHandler
+from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
+from jupyter_samp.transport.server import XmlRpcHandler
 
 log = logging.getLogger("jupyter_samp.hub.web")
 
