@@ -7,6 +7,7 @@ the callback to the client, which does the real work afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any, Protocol
 
@@ -36,7 +37,7 @@ class CallbackEndpoint:
     def __init__(self, receiver: CallbackReceiver) -> None:
         self.receiver = receiver
 
-    def handle_call(self, method: str, params: list[Any]) -> str:
+    def handle_call(self, method: str, params: list[Any]) -> Any:
         """Check one callback and pass it on; the answer is the empty string.
 
         Raises
@@ -54,7 +55,22 @@ class CallbackEndpoint:
         if key is None or not hmac.compare_digest(params[0].encode(), key.encode()):
             raise NotRegisteredError("Callback with a private key that is not this client's")
         self.receiver.receive(name, params[1:])
+        if name == "receiveCall":
+            return _acknowledge_after_handler_starts()
         return ""
+
+
+async def _acknowledge_after_handler_starts() -> str:
+    """Acknowledge a ``receiveCall`` one loop turn after its handler was scheduled.
+
+    In that turn the handler takes its first step: a handler that answers at
+    once has then already written its ``samp.hub.reply``. The hub reads the
+    reply before this acknowledgement and answers the caller first, which
+    takes the acknowledgement off every call's round trip. A handler that
+    awaits something never delays the acknowledgement beyond that one turn.
+    """
+    await asyncio.sleep(0)
+    return ""
 
 
 class CallbackServer:

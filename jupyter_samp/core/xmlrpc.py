@@ -7,6 +7,10 @@ implementations are known to stray: bare ``<value>text</value>`` strings, and
 ``<int>``/``<i4>``/``<double>``/``<boolean>`` turned into their SAMP string
 forms. Anything else (``<nil/>``, ``<base64>``, dates, a DOCTYPE, unknown
 elements, malformed XML) raises :class:`~jupyter_samp.errors.ProtocolError`.
+
+Decoding tries the fast tree walk of :mod:`jupyter_samp.core.xmlrpc_tree`
+first; whatever it does not recognise goes through the strict event decoder
+here, which is the reference for what is accepted and how errors read.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, NamedTuple
 from xml.parsers import expat
 
 from jupyter_samp.core.values import MAX_DEPTH
+from jupyter_samp.core.xmlrpc_tree import Decoded, decode_tree
 from jupyter_samp.errors import InvalidValueError, ProtocolError
 
 
@@ -236,7 +241,16 @@ def _refuse_doctype(*_args: Any) -> None:
     raise ProtocolError("DOCTYPE declarations are not allowed in XML-RPC")
 
 
-def _decode(body: bytes) -> _Decoder:
+def _decode(body: bytes) -> Decoded:
+    fast = decode_tree(body)
+    if fast is not None:
+        return fast
+    decoder = _decode_events(body)
+    return Decoded(decoder.root or "", decoder.method, decoder.values, decoder.is_fault)
+
+
+def _decode_events(body: bytes) -> _Decoder:
+    """The strict decoder: every expat event through :class:`_Decoder`."""
     decoder = _Decoder()
     parser = expat.ParserCreate()
     parser.StartElementHandler = decoder.start
