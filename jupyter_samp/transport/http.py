@@ -51,7 +51,6 @@ class HttpPool:
         self.max_idle = max_idle
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._targets: dict[str, _Target] = {}
-        self._closed = False
 
     async def post(
         self, url: str, body: bytes, *, timeout: float | None = None, content_type: str = "text/xml"
@@ -116,7 +115,7 @@ class HttpPool:
 
     def _release(self, target: _Target, connection: _Connection) -> None:
         idle = self._idle.setdefault((target.host, target.port), [])
-        if self._closed or len(idle) >= self.max_idle:
+        if len(idle) >= self.max_idle:
             connection.abort()
         else:
             idle.append(connection)
@@ -191,7 +190,10 @@ class _Connection(asyncio.Protocol):
             if self._head.start[1].startswith("1"):
                 self._head = None  # an interim answer (100 Continue): the real one follows
                 continue
-            self._body = BodyReader(self._head.headers, MAX_RESPONSE_BYTES, until_close=True)
+            _, status = _status(self._head)
+            # 204 and 304 never have a body, whatever the headers say (RFC 9112 6.3).
+            headers = {"content-length": "0"} if status in (204, 304) else self._head.headers
+            self._body = BodyReader(headers, MAX_RESPONSE_BYTES, until_close=True)
             if self._body.too_big:
                 raise ProtocolError("answer larger than allowed")
         assert self._body is not None
