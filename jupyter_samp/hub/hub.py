@@ -24,6 +24,8 @@ from jupyter_samp.hub.samp_consent import SampConsent
 from jupyter_samp.hub.service import HubService
 from jupyter_samp.hub.standard import StandardProfile
 from jupyter_samp.hub.web import DEFAULT_WEB_PORT, Consent, WebProfileServer
+from jupyter_samp.hub.web.translator import DEFAULT_MAX_SIZE as TRANSLATOR_MAX_SIZE
+from jupyter_samp.hub.web.translator import DEFAULT_TIME_LIMIT as TRANSLATOR_TIME_LIMIT
 from jupyter_samp.lockfile import (
     default_lockfile_path,
     hub_env_value,
@@ -106,6 +108,12 @@ class Hub:
         Unregister a web client that makes no request for this many seconds.
     web_mtypes : iterable of str, optional
         MType patterns web clients may send (default: the usual safe list).
+    web_translator_max_size : int
+        Largest resource, in bytes, the Web Profile's URL translator passes
+        to a web page (default 1 GiB); a larger one is refused with a 404.
+    web_translator_time_limit : float
+        Longest time, in seconds, one translation may take (default 600);
+        a slower one is cut off.
 
     Examples
     --------
@@ -133,6 +141,8 @@ class Hub:
         guard_interval: float = 2.0,
         web_idle_timeout: float | None = 600.0,
         web_mtypes: Iterable[str] = DEFAULT_SAFE_MTYPES,
+        web_translator_max_size: int = TRANSLATOR_MAX_SIZE,
+        web_translator_time_limit: float = TRANSLATOR_TIME_LIMIT,
     ) -> None:
         if mode not in ("single", "multiple"):
             raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
@@ -148,6 +158,8 @@ class Hub:
         self.guard_interval = guard_interval
         self.web_idle_timeout = web_idle_timeout
         self.web_mtypes = tuple(web_mtypes)
+        self.web_translator_max_size = web_translator_max_size
+        self.web_translator_time_limit = web_translator_time_limit
         self._web: WebProfileServer | None = None
         self._requested_lockfile = Path(lockfile) if lockfile is not None else None
         self.lockfile: Path | None = None
@@ -244,6 +256,8 @@ class Hub:
             consent_timeout=self.web_consent_timeout,
             idle_timeout=self.web_idle_timeout,
             max_body=self.max_body,
+            translator_max_size=self.web_translator_max_size,
+            translator_time_limit=self.web_translator_time_limit,
         )
         try:
             self.web_port = web.listen(self.web_port)

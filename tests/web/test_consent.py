@@ -10,6 +10,7 @@ from typing import TextIO
 
 import pytest
 
+from jupyter_samp import Hub
 from jupyter_samp.cli import build_parser
 from jupyter_samp.hub.web.consent import (
     WebRegistration,
@@ -21,6 +22,7 @@ from jupyter_samp.hub.web.consent import (
 )
 from jupyter_samp.hub.web.options import web_hub_options
 from jupyter_samp.hub.web.prompt import TerminalPrompt, choose_consent
+from jupyter_samp.testing import SampEnvironment
 from tests.web.webrpc import wait_for, within
 
 REQUEST = WebRegistration("page", "http://127.0.0.1:8000", "http://127.0.0.1:8000/a.html")
@@ -148,12 +150,25 @@ def test_cli_web_options() -> None:
     args = parser.parse_args([
         "hub", "--no-web-profile", "--web-port", "0", "--web-consent", "deny",
         "--web-mtype", "calc.*", "--web-idle-timeout", "30",
+        "--web-translator-max-size", "1000", "--web-translator-time-limit", "5",
     ])
     options = web_hub_options(args)
     assert options["web_profile"] is False and options["web_port"] == 0
     assert options["web_consent"] is deny_all
     assert "calc.*" in options["web_mtypes"] and "table.*" in options["web_mtypes"]
     assert options["web_idle_timeout"] == 30.0
+    assert options["web_translator_max_size"] == 1000
+    assert options["web_translator_time_limit"] == 5.0
+
+
+async def test_translator_limits_reach_the_web_profile(samp_env: SampEnvironment) -> None:
+    """Hub(web_translator_...) sets the limits the URL translator enforces."""
+    hub = Hub(lockfile=samp_env.lockfile, web_port=0, web_consent=deny_all,
+              web_translator_max_size=1000, web_translator_time_limit=5.0)
+    async with hub:
+        assert hub._web is not None
+        translator = hub._web.translator
+        assert (translator.max_size, translator.time_limit) == (1000, 5.0)
 
 
 def test_default_consent_depends_on_the_terminal() -> None:

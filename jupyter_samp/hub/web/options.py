@@ -8,6 +8,7 @@ from typing import Any
 from jupyter_samp.core.restrictions import DEFAULT_SAFE_MTYPES
 from jupyter_samp.hub.web.prompt import choose_consent
 from jupyter_samp.hub.web.server import DEFAULT_WEB_PORT
+from jupyter_samp.hub.web.translator import DEFAULT_MAX_SIZE, DEFAULT_TIME_LIMIT
 
 
 def add_web_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,16 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
         help="unregister a web page that made no request for this long (default 600)",
     )
     group.add_argument(
+        "--web-translator-max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="BYTES",
+        help="largest resource the URL translator passes to a web page "
+        f"(default {DEFAULT_MAX_SIZE}, 1 GiB)",
+    )
+    group.add_argument(
+        "--web-translator-time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+        metavar="SECONDS",
+        help=f"longest time one URL translation may take (default {DEFAULT_TIME_LIMIT:g})",
+    )
+    group.add_argument(
         "--web-mtype", action="append", default=[], metavar="PATTERN",
         help="also let web pages send MTypes matching PATTERN (repeatable)",
     )
@@ -54,4 +65,6 @@ def web_hub_options(args: argparse.Namespace) -> dict[str, Any]:
         "web_consent_timeout": args.web_consent_timeout,
         "web_idle_timeout": args.web_idle_timeout,
         "web_mtypes": (*DEFAULT_SAFE_MTYPES, *args.web_mtype),
+        "web_translator_max_size": args.web_translator_max_size,
+        "web_translator_time_limit": args.web_translator_time_limit,
     }
