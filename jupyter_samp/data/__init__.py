@@ -2,7 +2,8 @@
 
 * :mod:`jupyter_samp.data.bridge`: :class:`DataBridge` sends tables, images,
   spectra, positions and row selections through a client, and receives tables
-  and images; :func:`send_table` and friends use a client's default bridge.
+  and images; :mod:`jupyter_samp.data.shortcuts` (:func:`send_table` and
+  friends) use a client's default bridge.
 * :mod:`jupyter_samp.data.server`: the local HTTP server the data is fetched from.
 * :mod:`jupyter_samp.data.votable` writes VOTable 1.4 (BINARY2, BINARY,
   TABLEDATA) from astropy tables and pandas DataFrames, streamed in chunks.
@@ -23,12 +24,13 @@ from typing import Any
 _EXPORTS = {
     "DataBridge": "bridge",
     "TableReceipt": "bridge",
-    "bridge_for": "bridge",
-    "send_table": "bridge",
-    "send_image": "bridge",
-    "send_spectrum": "bridge",
-    "point_at": "bridge",
-    "load_bibcode": "bridge",
+    "bridge_for": "shortcuts",
+    "send_table": "shortcuts",
+    "send_image": "shortcuts",
+    "send_spectrum": "shortcuts",
+    "point_at": "shortcuts",
+    "load_bibcode": "shortcuts",
+    "sky_position": "sky",
     "Receipt": "receipts",
     "DeliveryError": "receipts",
     "TableHandle": "handles",

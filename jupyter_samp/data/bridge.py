@@ -30,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import sys
-import weakref
 from typing import Any
 
 from jupyter_samp.client import Client
@@ -48,6 +46,7 @@ from jupyter_samp.data.prepare import (
 from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.data.receive import ReceivingMixin
 from jupyter_samp.data.server import Resource, ResourceServer
+from jupyter_samp.data.sky import sky_position
 from jupyter_samp.errors import InvalidValueError
 
 
@@ -281,8 +280,8 @@ class DataBridge(ReceivingMixin):
             Extra header cards and world coordinates for arrays and HDUs.
         allow_ndim : bool
             Send a cube or a 1-D array anyway (viewers expect 2-D images).
-
-        Other parameters are as for :meth:`send_table`.
+        to, name, image_id, timeout
+            As for :meth:`send_table`.
 
         Raises
         ------
@@ -480,86 +479,3 @@ def _rows(data: Any) -> int | None:
         return len(data) if not isinstance(data, (str, bytes)) else None
     except TypeError:
         return None
-
-
-def sky_position(coord_or_ra: Any, dec: Any = None) -> tuple[float, float]:
-    """ICRS right ascension and declination in degrees.
-
-    Raises
-    ------
-    InvalidValueError
-        Not one position, not numbers, or a declination outside [-90, 90].
-    """
-    if dec is None:
-        if not hasattr(coord_or_ra, "transform_to"):
-            raise InvalidValueError("give a SkyCoord, or both ra and dec in degrees")
-        icrs = coord_or_ra.icrs
-        if not icrs.isscalar:
-            raise InvalidValueError("point_at takes one position, not an array of them")
-        ra_deg, dec_deg = float(icrs.ra.deg), float(icrs.dec.deg)
-    else:
-        ra_deg, dec_deg = _degrees(coord_or_ra, "ra"), _degrees(dec, "dec")
-    if not -90.0 <= dec_deg <= 90.0:
-        raise InvalidValueError(f"declination {dec_deg} is outside [-90, 90] degrees")
-    return ra_deg % 360.0, dec_deg
-
-
-def _degrees(value: Any, what: str) -> float:
-    units = sys.modules.get("astropy.units")
-    if units is not None and isinstance(value, units.Quantity):
-        value = value.to_value(units.deg)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"{what} must be a number of degrees, not {value!r}") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise InvalidValueError(f"{what} must be finite")
-    return number
-
-
-_bridges: weakref.WeakKeyDictionary[Client, DataBridge] = weakref.WeakKeyDictionary()
-
-
-def bridge_for(client: Client) -> DataBridge:
-    """The client's default :class:`DataBridge`, created on first use.
-
-    Used by the module-level functions (:func:`send_table` etc.), so that
-    tables sent through them share one server and one set of handles.
-    """
-    bridge = _bridges.get(client)
-    if bridge is None:
-        bridge = _bridges[client] = DataBridge(client)
-    return bridge
-
-
-# ---------------------------------------------------------------- convenience functions
-# Each uses the client's default bridge (see bridge_for); arguments are those
-# of the DataBridge method of the same name.
-
-
-async def send_table(client: Client, data: Any, to: Targets = None, **options: Any
-                     ) -> TableReceipt:
-    """:meth:`DataBridge.send_table` through ``client``'s default bridge."""
-    return await bridge_for(client).send_table(data, to, **options)
-
-
-async def send_image(client: Client, data: Any, to: Targets = None, **options: Any) -> Receipt:
-    """:meth:`DataBridge.send_image` through ``client``'s default bridge."""
-    return await bridge_for(client).send_image(data, to, **options)
-
-
-async def send_spectrum(client: Client, data: Any, to: Targets = None, **options: Any
-                        ) -> Receipt:
-    """:meth:`DataBridge.send_spectrum` through ``client``'s default bridge."""
-    return await bridge_for(client).send_spectrum(data, to, **options)
-
-
-async def point_at(client: Client, coord_or_ra: Any, dec: Any = None, **options: Any
-                   ) -> Receipt:
-    """:meth:`DataBridge.point_at` through ``client``'s default bridge."""
-    return await bridge_for(client).point_at(coord_or_ra, dec, **options)
-
-
-async def load_bibcode(client: Client, bibcode: str, **options: Any) -> Receipt:
-    """:meth:`DataBridge.load_bibcode` through ``client``'s default bridge."""
-    return await bridge_for(client).load_bibcode(bibcode, **options)
