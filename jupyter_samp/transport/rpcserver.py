@@ -130,6 +130,7 @@ class _Connection(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._closing = False
+        self._eof = False
 
     # ------------------------------------------------------------ asyncio hooks
 
@@ -152,6 +153,14 @@ class _Connection(asyncio.Protocol):
             # A client pipelining more than we hold waits until this call is answered.
             self.transport.pause_reading()
 
+    def eof_received(self) -> bool:
+        # A client may shut down its side once its request is sent: keep the
+        # connection open to answer what it sent, then close (see _advance).
+        self._eof = True
+        if not self._busy:
+            self._advance()
+        return True
+
     def abort(self) -> None:
         """Close the connection and cancel its call, if any (the server is stopping)."""
         if self._task is not None:
@@ -168,10 +177,12 @@ class _Connection(asyncio.Protocol):
         while not self._busy and not self._closing and self.transport is not None:
             try:
                 if not self._read_request():
-                    return
+                    break
             except ProtocolError as exc:
                 self._error(400, str(exc))
                 return
+        if self._eof and not self._busy and self.transport is not None:
+            self.transport.close()  # no more requests can arrive, and all are answered
 
     def _read_request(self) -> bool:
         if self._head is None:

@@ -333,6 +333,28 @@ async def test_pipelined_requests_are_answered_in_order(connect: Connect) -> Non
     assert (await wire.reply()).body == ABOUT_PAGE
 
 
+async def test_requests_sent_before_a_half_close_are_all_answered(
+    endpoint: Endpoint, connect: Connect
+) -> None:
+    """A client that shuts down its sending side still gets every answer, then EOF."""
+    wire = await connect()
+    wire.send(post("echo", "a"), post("slow", "b"))
+    wire.writer.write_eof()
+    await within(endpoint.slow_started.wait(), PROMPT)
+    endpoint.release.set()
+    assert (await wire.reply()).value() == ["a"]
+    assert (await wire.reply()).value() == ["b"]
+    assert await wire.rest() == b""
+
+
+async def test_half_close_in_the_middle_of_a_request_closes(connect: Connect) -> None:
+    """A request cut short by a half-close can never complete: the server closes."""
+    wire = await connect()
+    wire.send(post("echo", "a")[:-10])
+    wire.writer.write_eof()
+    assert await wire.rest() == b""
+
+
 async def test_pipelined_request_waits_for_a_slow_call(
     endpoint: Endpoint, connect: Connect
 ) -> None:
