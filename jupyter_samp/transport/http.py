@@ -51,6 +51,9 @@ class HttpPool:
         self.max_idle = max_idle
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._targets: dict[str, _Target] = {}
+        # close() bumps the generation; a connection of an older one that
+        # comes back from a request still under way is closed, not pooled.
+        self._generation = 0
 
     async def post(
         self, url: str, body: bytes, *, timeout: float | None = None, content_type: str = "text/xml"
@@ -76,6 +79,7 @@ class HttpPool:
             except _StaleConnection:
                 pass  # the peer closed it while idle: nothing was processed, so retry once
         connection = await _open(target, timeout)
+        connection.generation = self._generation
         try:
             return await self._exchange(target, connection, request, timeout)
         except _StaleConnection as exc:
@@ -115,7 +119,7 @@ class HttpPool:
 
     def _release(self, target: _Target, connection: _Connection) -> None:
         idle = self._idle.setdefault((target.host, target.port), [])
-        if len(idle) >= self.max_idle:
+        if len(idle) >= self.max_idle or connection.generation != self._generation:
             connection.abort()
         else:
             idle.append(connection)
@@ -129,7 +133,11 @@ class HttpPool:
         return target
 
     def close(self) -> None:
-        """Close every idle connection; later requests still work."""
+        """Close every idle connection, and each busy one when its request ends.
+
+        Later requests still work, on new connections.
+        """
+        self._generation += 1
         for connections in self._idle.values():
             for connection in connections:
                 connection.abort()
@@ -150,6 +158,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.reusable = False
+        self.generation = 0
         self._buffer = bytearray()
         self._waiter: asyncio.Future[HttpResponse] | None = None
         self._head: Head | None = None

@@ -486,3 +486,25 @@ async def test_post_after_rpc_server_restart_succeeds(pool: HttpPool, rpc: RpcSe
     response = await pool.post(_url(rpc), encode_call("echo", ["after"]), timeout=PROMPT)
     assert decode_response(response.body) == ["after"]
     assert rpc.connections == 1
+
+
+async def test_connection_busy_at_close_is_closed_when_its_request_ends(pool: HttpPool) -> None:
+    """A request under way at close() gets its answer; its connection is then closed, not pooled."""
+    gate = asyncio.Event()
+
+    async def answer_when_opened(server: RawServer, reader: asyncio.StreamReader,
+                                 writer: asyncio.StreamWriter) -> None:
+        while await server.request(reader):
+            await gate.wait()
+            writer.write(OK)
+            await writer.drain()
+
+    async with RawServer(answer_when_opened) as server:
+        post = asyncio.ensure_future(pool.post(server.url, b"x", timeout=PROMPT))
+        await within(server.received.wait(), PROMPT)
+        pool.close()
+        gate.set()
+        assert (await post).body == b"hello"
+        await within(server.hung_up.wait(), PROMPT)
+        assert (await pool.post(server.url, b"x", timeout=PROMPT)).body == b"hello"
+    assert server.accepted == 2
