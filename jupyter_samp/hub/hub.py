@@ -245,7 +245,7 @@ class Hub:
         assert self._service is not None
         consent: Consent | None
         if self.web_consent == "samp":
-            consent = SampConsent(self._service)
+            consent = SampConsent(self._service, self.web_consent_timeout)
         elif isinstance(self.web_consent, str):
             raise ValueError(f"web_consent must be a callable or 'samp', not {self.web_consent!r}")
         else:

@@ -59,10 +59,15 @@ class SampConsent:
     ----------
     service : HubService
         The hub whose router sends the question.
+    timeout : float, optional
+        Seconds the hub waits for an answer; sent with the question as the
+        ``timeout`` parameter, so the asker can close its dialog when the
+        hub has given up.
     """
 
-    def __init__(self, service: HubService) -> None:
+    def __init__(self, service: HubService, timeout: float | None = None) -> None:
         self.service = service
+        self.timeout = timeout
         self.inbox = HubInbox()
         service.deliverers["hub"] = self.inbox
 
@@ -78,7 +83,7 @@ class SampConsent:
                         request.name)
             return False
         tag, answer = self.inbox.expect()
-        message = {"samp.mtype": CONSENT_MTYPE, "samp.params": _describe(request)}
+        message = {"samp.mtype": CONSENT_MTYPE, "samp.params": _describe(request, self.timeout)}
         hub_key = self.service.router.registry.hub.private_key
         self.service.run(lambda router: router.call(
             hub_key, asker.public_id, tag, message, now=asyncio.get_running_loop().time()))
@@ -97,11 +102,14 @@ class SampConsent:
         return askers[-1] if askers else None
 
 
-def _describe(request: Any) -> dict[str, str]:
-    return {
+def _describe(request: Any, timeout: float | None) -> dict[str, str]:
+    params = {
         "name": request.name,
         "origin": request.origin or "",
         "url": request.referer or "",
         "mismatch": "1" if request.mismatch else "0",
         "text": "\n".join(request.describe()),
     }
+    if timeout is not None:
+        params["timeout"] = f"{timeout:g}"
+    return params

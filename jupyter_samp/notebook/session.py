@@ -52,6 +52,7 @@ class SampSession:
         self.bridge: Any = None
         #: Consent dialogs shown for web pages, newest last.
         self.consent_dialogs: list[Any] = []
+        self._consent_box: Any = None
 
     # ------------------------------------------------------------ connection
 
@@ -220,6 +221,23 @@ class SampSession:
             return spawn(client.notify(to, "coord.pointAt.sky", params))
         return spawn(client.notify_all("coord.pointAt.sky", params))
 
+    @property
+    def consent_box(self) -> Any:
+        """The box (an ipywidgets VBox) holding the unanswered consent dialogs.
+
+        :func:`~jupyter_samp.notebook.widgets.panel` shows it. A dialog is
+        also displayed as an output, but that output goes to the cell whose
+        run started the connection (ipykernel routes output by the task's
+        context): once that cell has been run again, or the page reloaded,
+        nobody sees it there. Widgets update every live view, so the box
+        shows each dialog wherever the panel is displayed.
+        """
+        if self._consent_box is None:
+            import ipywidgets
+
+            self._consent_box = ipywidgets.VBox()
+        return self._consent_box
+
     async def _ask_consent(self, message: Any) -> dict[str, str]:
         """Show the consent dialog for a web page and wait for the user's answer."""
         from jupyter_samp.notebook.widgets import ConsentDialog
@@ -233,7 +251,16 @@ class SampSession:
             display(dialog)
         except ImportError:
             return {"allow": "0"}
-        allowed = await dialog.answer
+        box = self.consent_box
+        box.children = (*box.children, dialog)
+        try:
+            await asyncio.wait({dialog.answer}, timeout=_seconds(message.params.get("timeout")))
+            dialog.expire()  # no-op if answered; else the hub has refused the page already
+            allowed = dialog.answer.result()
+        finally:
+            box.children = tuple(child for child in box.children if child is not dialog)
+        self.state.add_log("out", f"web page {message.params.get('name')!r} "
+                                  f"{'allowed' if allowed else 'refused'}")
         return {"allow": "1" if allowed else "0"}
 
     def _log_traffic(self, direction: str, peer: str, mtype: str, how: str) -> None:
@@ -285,6 +312,15 @@ def _make_bridge(client: Client) -> Any:
 
 
 _session: SampSession | None = None
+
+
+def _seconds(text: Any) -> float | None:
+    """A timeout parameter in seconds, or None when absent or not a positive number."""
+    try:
+        seconds = float(text)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds < float("inf") else None  # NaN fails both
 
 
 def connection(name: str = "jupyter") -> SampSession:

@@ -173,6 +173,7 @@ class ConsentDialog(widgets.VBox):
 
     def __init__(self, request: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.add_class("jupyter-samp-consent")
         self.request = request
         self.answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         text = html.escape(str(request.get("text", ""))).replace("\n", "<br>")
@@ -188,15 +189,25 @@ class ConsentDialog(widgets.VBox):
         if self.answer.done():
             return
         self.answer.set_result(allowed)
+        self._close("<b>allowed</b>" if allowed else "<b>refused</b>")
+
+    def expire(self) -> None:
+        """The hub stopped waiting: the page was refused; the buttons no longer act."""
+        if not self.answer.done():
+            self.answer.set_result(False)
+            self._close("<b>refused</b>: no answer in time")
+
+    def _close(self, outcome: str) -> None:
         self.allow.disabled = self.deny.disabled = True
-        self.outcome.value = "<b>allowed</b>" if allowed else "<b>refused</b>"
+        self.outcome.value = outcome
 
 
 def panel(session: SampSession) -> widgets.VBox:
-    """Status, connected applications and message log in one box."""
+    """Status, unanswered consent dialogs, connected applications and message log in one box."""
     state = session.state
     return widgets.VBox([
         StatusView(state),
+        session.consent_box,
         widgets.HTML("<b>Applications</b>"),
         AppsPanel(state),
         widgets.HTML("<b>Messages</b>"),

@@ -71,6 +71,7 @@ class RpcServer:
         self.port: int | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._connections: set[_Connection] = set()
+        self.stopped = False
 
     async def start(self, port: int = 0) -> int:
         """Listen on ``port`` (0 for a free one) and return the port.
@@ -81,6 +82,7 @@ class RpcServer:
             If the address cannot be bound.
         """
         loop = asyncio.get_running_loop()
+        self.stopped = False
         sockets = bind_sockets(port, self.addr)
         try:
             for sock in sockets:
@@ -101,6 +103,7 @@ class RpcServer:
         (the hub fails its waiting calls just before it stops); then they are
         cancelled and their connections dropped.
         """
+        self.stopped = True
         servers, self._servers = self._servers, []
         for server in servers:
             server.close()
@@ -137,6 +140,10 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.server.stopped:
+            # Accepted just before the server stopped, but set up only now.
+            transport.close()
+            return
         self.server._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

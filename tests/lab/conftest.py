@@ -9,8 +9,14 @@ all in the module's event loop:
   its home and Jupyter config/data/runtime directories temporary, serving a
   temporary copy of ``notebooks/``. Its kernels inherit ``SAMP_HUB``
   naming our lockfile, and find this checkout first on ``PYTHONPATH``.
-  The URL is read from its log, waiting on the output with a deadline;
+  The URL is read from its log, waiting on the output with a deadline, and
+  then until the port accepts connections. With the ``notebook`` package
+  installed the same server also serves Notebook 7 (``/notebooks/<path>``);
 * Debian's Chromium, driven by Playwright (never a downloaded browser).
+
+``port_21012`` (the machine-wide lock on the Web Profile's standard port) and
+``page_server`` (the web client's test page on 127.0.0.1) come from the Web
+Profile tests' fixtures.
 
 Afterwards the kernels are shut down through JupyterLab's REST API and the
 server's process group is stopped.
@@ -37,6 +43,10 @@ from jupyter_samp import Client, Hub, connect
 from jupyter_samp.data import DataBridge
 from jupyter_samp.data.receive import Received
 from jupyter_samp.testing import PeerProcess, SampEnvironment
+
+# The machine-wide lock on the Web Profile's port 21012, and the static server
+# of the web client page, shared with the Web Profile tests.
+from tests.web.conftest import page_server, port_21012  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -85,6 +95,10 @@ class Lab:
         reopen the notebooks of earlier tests in tabs beside this one.
         """
         return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
+
+    def notebook7_url(self, name: str) -> str:
+        """The address that opens notebook ``name`` in Notebook 7, served by the same server."""
+        return f"{self.url}/notebooks/{name}?token={self.token}"
 
     async def api(self, method: str, path: str) -> Any:
         """Call JupyterLab's REST API; return the decoded JSON answer (None when empty)."""
@@ -205,14 +219,36 @@ async def jupyterlab(lab_samp: SampEnvironment, lab_hub: Hub, recorder: Recorder
                           cwd=lab_samp.root)
     await process.start()
     try:
-        # The server logs "http://127.0.0.1:PORT/lab?token=..." once it listens.
+        # The server logs "http://127.0.0.1:PORT/lab?token=..." just before it listens.
         found = await process.wait_for_output(r"http://127\.0\.0\.1:(\d+)/lab",
                                               timeout=LAB_START_TIMEOUT, stream="stderr")
+        await wait_until_listening(int(found.group(1)), process, timeout=LAB_START_TIMEOUT)
         lab = Lab(f"http://127.0.0.1:{found.group(1)}", token, root, process)
         yield lab
         await shutdown_kernels(lab)
     finally:
         await process.stop(grace=10)
+
+
+async def wait_until_listening(port: int, process: PeerProcess, timeout: float) -> None:
+    """Wait until the server accepts connections on ``port``.
+
+    jupyter_server logs its URL before its event loop starts and binds the
+    port, so the log line alone does not mean the port is open. Each refused
+    attempt is a real connection attempt, awaited: nothing sleeps here.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except ConnectionRefusedError:
+            if process.returncode is not None or loop.time() > deadline:
+                pytest.fail(f"JupyterLab never listened on port {port}:\n{process.stderr}")
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
 
 
 async def shutdown_kernels(lab: Lab) -> None:

@@ -38,3 +38,29 @@ async def test_web_registration_is_put_to_the_notebook(
                         await registering
             finally:
                 rpc.close()
+
+
+async def test_unanswered_dialog_closes_when_the_hub_gives_up(
+    fresh_session: SampSession, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """The hub's consent timeout travels with the question; the dialog then shows the refusal."""
+    with samp_environment(tmp_path) as env:
+        async with Hub(lockfile=env.lockfile, web_port=0, web_consent="samp",
+                       web_consent_timeout=0.5) as hub:
+            await fresh_session.connect(hub="connect")
+            await fresh_session.client.flush()  # type: ignore[union-attr]
+            assert hub.web_url is not None
+            rpc = WebRpc(hub.web_url)
+            try:
+                registering = asyncio.ensure_future(rpc.register("silent page"))
+                await wait_for(lambda: bool(fresh_session.consent_dialogs))
+                dialog = fresh_session.consent_dialogs[-1]
+                assert dialog in fresh_session.consent_box.children
+                assert dialog.request["timeout"] == "0.5"
+                with pytest.raises(RegistrationRefusedError):
+                    await registering
+                await wait_for(lambda: dialog not in fresh_session.consent_box.children)
+                assert dialog.answer.result() is False
+                assert dialog.allow.disabled and "no answer in time" in dialog.outcome.value
+            finally:
+                rpc.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import xmlrpc.client
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
@@ -12,7 +13,7 @@ import pytest
 
 from jupyter_samp.core.xmlrpc import Fault, decode_response, encode_call
 from jupyter_samp.errors import InvalidRequestError
-from jupyter_samp.transport.rpcserver import ABOUT_PAGE, RpcServer
+from jupyter_samp.transport.rpcserver import ABOUT_PAGE, RpcServer, _Connection
 from jupyter_samp.transport.timeouts import within
 
 PROMPT = 5.0
@@ -555,3 +556,20 @@ async def test_xmlrpc_client_server_proxy_works(server: RpcServer) -> None:
     assert first == ["a", ["b", "c"], {"k": "v"}] and second == []
     assert fault.faultCode == InvalidRequestError.fault_code
     assert fault.faultString == "no method nosuch"
+
+
+async def test_connection_set_up_after_stop_is_closed(endpoint: Endpoint) -> None:
+    """A connection accepted just before stop() but set up after it is closed at once.
+
+    asyncio accepts a socket in one loop turn and calls ``connection_made``
+    in a later one; a stop() in between must not leave that connection open.
+    """
+    server = RpcServer(endpoint, "127.0.0.1")
+    await server.start()
+    await server.stop(grace=0)
+    left, right = socket.socketpair()
+    with right:
+        transport, _ = await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: _Connection(server), left)
+        assert transport.is_closing()
+        assert server.connections == 0
