@@ -103,6 +103,9 @@ class Client(SendingMixin):
         self.hub_id: str | None = None
         self._proxy: StandardHubProxy | None = None
         self._lock_info: dict[str, str] | None = None
+        # The secret of a hub that announced its shutdown: its lockfile may
+        # stay a moment longer, but it will not be connected to again.
+        self._departed_secret: str | None = None
         self._server = CallbackServer(self)
         self._state_observers: list[StateObserver] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -264,8 +267,18 @@ class Client(SendingMixin):
         )
 
     async def _reconnect(self) -> None:
-        if not self._closed:
+        if not self._closed and not self._hub_is_departing():
             await self._connect()
+
+    def _hub_is_departing(self) -> bool:
+        """Whether the lockfile still names the hub that announced its shutdown."""
+        if self._departed_secret is None:
+            return False
+        try:
+            current = StandardHubProxy(self.hub_location).read_lockfile()
+        except HubUnavailableError:
+            return False
+        return current.get("samp.secret") == self._departed_secret
 
     async def reconnect(self) -> None:
         """Connect again now (also after the hub disconnected this client).
@@ -432,6 +445,7 @@ class Client(SendingMixin):
         if message.mtype in _EVENTS:
             self.tracker.handle_event(message.mtype, message.params)
         elif message.mtype == "samp.hub.event.shutdown":
+            self._departed_secret = (self._lock_info or {}).get("samp.secret")
             self._set_disconnected("the hub shut down")
         elif message.mtype == "samp.hub.disconnect":
             self._watcher.auto_reconnect = False

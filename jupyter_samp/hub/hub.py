@@ -314,6 +314,7 @@ class Hub:
         self._cancel_idle_timer()
         await self._stop_watchers()
         assert self._service is not None and self._standard is not None
+        self._standard.closing = True  # a client that hears the shutdown must not register again
         self._service.run(lambda router: router.shutdown())
         if self._web is not None:
             self._web.close_clients()  # parked polls return the shutdown event now

@@ -45,6 +45,8 @@ class StandardProfile:
     ) -> None:
         self.service = service
         self.max_body = max_body
+        #: Set when the hub starts shutting down: registrations are refused from then on.
+        self.closing = False
         self._secret = secret
         self.deliverer = XmlRpcDeliverer(service.delivery_failed, timeout=client_timeout)
         service.deliverers[PROFILE] = self.deliverer
@@ -92,6 +94,8 @@ class StandardProfile:
         check_arguments(PROFILE, "register", "s", params)
         if not hmac.compare_digest(params[0].encode(), self._secret.encode()):
             raise RegistrationRefusedError("Bad secret: registration refused")
+        if self.closing:
+            raise RegistrationRefusedError("The hub is shutting down: registration refused")
         return self.service.register(PROFILE)
 
     def _set_callback(self, params: list[Any]) -> str:

@@ -284,10 +284,11 @@ def _request_head(target: _Target, length: int, content_type: str) -> bytes:
 
 async def _open(target: _Target, timeout: float | None) -> _Connection:
     loop = asyncio.get_running_loop()
+    connecting = asyncio.ensure_future(
+        loop.create_connection(_Connection, target.host, target.port)
+    )
     try:
-        _, connection = await within(
-            loop.create_connection(_Connection, target.host, target.port), timeout
-        )
+        _, connection = await within(connecting, timeout)
     except asyncio.TimeoutError:
         raise ClientTimeoutError(
             f"could not connect to {target.host_header} in {timeout} s"
@@ -297,4 +298,10 @@ async def _open(target: _Target, timeout: float | None) -> _Connection:
         raise TransportError(
             f"cannot connect to {target.host_header}: {exc}", refused=refused
         ) from exc
+    except BaseException:
+        # Cancelled in the very turn the connection was made: close it, or
+        # nothing ever will.
+        if connecting.done() and not connecting.cancelled() and not connecting.exception():
+            connecting.result()[0].close()
+        raise
     return connection

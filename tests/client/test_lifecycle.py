@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 from pathlib import Path
 
 import pytest
 
-from jupyter_samp import Message, SampError, SyncClient, connect
+from jupyter_samp import Hub, Message, SampError, SyncClient, connect
 from jupyter_samp.testing import jupyter_samp_hub, run_peer, samp_environment
 from jupyter_samp.testing.peers import java_command
 
+from ..hub.rawclient import PROMPT, BlackHole, RawClient, within
 from .helpers import wait_until
 
 pytestmark = pytest.mark.peers
@@ -145,3 +147,34 @@ async def test_embedded_hub_starts_when_none_runs(tmp_path: Path) -> None:
                 assert second.embedded_hub is None
         assert hub.process is not None and hub.process.returncode == 0
         assert not env.lockfile.exists()
+
+
+async def test_client_waits_for_a_new_hub_after_a_shutdown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hub that announced its shutdown is not asked again, though its lockfile lingers."""
+    caplog.set_level(logging.DEBUG, logger="jupyter_samp.xmlrpc")
+    states: list[str] = []
+    with samp_environment(tmp_path) as env:
+        hub = Hub(lockfile=env.lockfile, web_profile=False, client_timeout=1.0)
+        await hub.start()
+        async with BlackHole() as hole:
+            # A client that never answers keeps the old hub draining (lockfile in place).
+            stuck = RawClient.from_lockfile(env.lockfile)
+            await stuck.register()
+            await stuck.hub("setXmlrpcCallback", hole.url)
+            await stuck.hub("declareSubscriptions", {"samp.hub.event.shutdown": {}})
+            client = await connect("patient", hub=env.lockfile, watch_interval=0.05)
+            client.on_state(lambda state, reason: states.append(state))
+            try:
+                stopping = asyncio.ensure_future(hub.stop())
+                await wait_until(lambda: not client.connected, client, timeout=5)
+                await within(stopping, 1.0 + PROMPT)
+                assert states == ["disconnected"]
+                assert "shutting down" not in caplog.text  # it never even tried to register
+                async with Hub(lockfile=env.lockfile, web_profile=False):
+                    await wait_until(lambda: client.connected, client, timeout=5)
+            finally:
+                await client.close()
+                stuck.private_key = None
+                await stuck.close()

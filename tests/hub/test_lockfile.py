@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_samp.errors import HubAlreadyRunningError, HubUnavailableError
+from jupyter_samp.errors import (
+    HubAlreadyRunningError,
+    HubUnavailableError,
+    RegistrationRefusedError,
+)
 from jupyter_samp.hub import Hub
 from jupyter_samp.lockfile import (
     default_lockfile_path,
@@ -30,7 +34,15 @@ from jupyter_samp.lockfile import (
 )
 from jupyter_samp.testing import PeerProcess, SampEnvironment, samp_environment, wait_for_hub
 from jupyter_samp.testing.peers import jupyter_samp_hub_command, package_env, ping_hub
-from tests.hub.rawclient import PROMPT, RawClient, assert_hub_serves, dead_url, standard_hub
+from tests.hub.rawclient import (
+    PROMPT,
+    BlackHole,
+    RawClient,
+    assert_hub_serves,
+    dead_url,
+    standard_hub,
+    within,
+)
 
 RECORD = {
     "samp.secret": "0123456789abcdef",
@@ -413,6 +425,35 @@ async def test_hub_command_stops_cleanly_on_signals(
         assert "Traceback" not in process.stderr, process.stderr
         assert not samp_env.lockfile.exists()
         assert not await ping_hub(info["samp.hub.xmlrpc.url"], timeout=2)
+
+
+async def test_registration_while_the_hub_shuts_down_is_refused(
+    samp_env: SampEnvironment,
+) -> None:
+    """Between its shutdown event and its exit the hub lets nobody register again."""
+    hub = Hub(lockfile=samp_env.lockfile, web_profile=False, client_timeout=2.0)
+    await hub.start()
+    async with BlackHole() as hole:
+        # A client that never answers keeps the hub draining its shutdown event.
+        stuck = RawClient.from_lockfile(samp_env.lockfile)
+        await stuck.register()
+        await stuck.hub("setXmlrpcCallback", hole.url)
+        await stuck.hub("declareSubscriptions", {"samp.hub.event.shutdown": {}})
+        stopping = asyncio.ensure_future(hub.stop())
+        try:
+            await within(hole.accepted.wait())
+            assert samp_env.lockfile.exists()
+            late = RawClient.from_lockfile(samp_env.lockfile)
+            try:
+                with pytest.raises(RegistrationRefusedError, match="shutting down"):
+                    await late.register()
+            finally:
+                await late.close()
+            await within(stopping, 2.0 + PROMPT)
+        finally:
+            stuck.private_key = None  # the hub is gone: nothing to unregister from
+            await stuck.close()
+    assert not samp_env.lockfile.exists()
 
 
 async def test_hub_command_refuses_to_start_over_a_live_hub(samp_env: SampEnvironment) -> None:
