@@ -40,7 +40,6 @@ from urllib.parse import quote
 
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
-from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
 from jupyter_samp.data.payload import (
@@ -50,6 +49,7 @@ from jupyter_samp.data.payload import (
     StreamPayload,
 )
 from jupyter_samp.errors import InvalidValueError
+from jupyter_samp.transport.listen import listening_sockets
 
 log = logging.getLogger("jupyter_samp.data")
 
@@ -242,7 +242,7 @@ class ResourceServer:
                 [(r"/([^/]*)/([^/]*)", ResourceHandler, {"server": self})],
                 log_function=lambda handler: None,
             )
-            sockets = bind_sockets(self.port, self.addr)
+            sockets = listening_sockets(self.addr, self.port)
             self.port = sockets[0].getsockname()[1]
             self._server = HTTPServer(app)
             self._server.add_sockets(sockets)

@@ -18,11 +18,10 @@ import inspect
 import logging
 from typing import Any, Protocol
 
-from tornado.netutil import bind_sockets
-
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
 from jupyter_samp.transport.framing import BodyReader, Head, take_head
+from jupyter_samp.transport.listen import listening_sockets
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
 
@@ -83,7 +82,7 @@ class RpcServer:
         """
         loop = asyncio.get_running_loop()
         self.stopped = False
-        sockets = bind_sockets(port, self.addr)
+        sockets = listening_sockets(self.addr, port)
         try:
             for sock in sockets:
                 server = await loop.create_server(lambda: _Connection(self), sock=sock)

@@ -573,3 +573,30 @@ async def test_connection_set_up_after_stop_is_closed(endpoint: Endpoint) -> Non
             lambda: _Connection(server), left)
         assert transport.is_closing()
         assert server.connections == 0
+
+
+async def test_start_on_a_busy_port_raises_and_leaves_nothing_open(endpoint: Endpoint) -> None:
+    """A port that is taken gives an OSError; no socket is left behind (warnings are errors)."""
+    first = RpcServer(endpoint, "127.0.0.1")
+    port = await first.start()
+    try:
+        with pytest.raises(OSError):
+            await RpcServer(endpoint, "127.0.0.1").start(port)
+    finally:
+        await first.stop(grace=0)
+
+
+async def test_a_name_with_several_addresses_listens_on_one_port(endpoint: Endpoint) -> None:
+    """``localhost`` binds each of its addresses, all on the same free port."""
+    server = RpcServer(endpoint, "localhost")
+    port = await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        wire = Wire(reader, writer)
+        try:
+            assert await wire.call(post("echo", "hi")) == ["hi"]
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    finally:
+        await server.stop(grace=0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from typing import Any
 
@@ -38,6 +37,7 @@ from jupyter_samp.hub.web.translator import (
     Translator,
     TranslatorHandler,
 )
+from jupyter_samp.transport.listen import listening_sockets
 from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
 from jupyter_samp.transport.server import XmlRpcHandler
 
@@ -220,25 +220,11 @@ class WebProfileServer:
 def bind_loopback(family: socket.AddressFamily, port: int) -> socket.socket:
     """A listening non-blocking socket on the loopback address of ``family``.
 
-    Unlike ``tornado.netutil.bind_sockets``, the socket is closed when
-    binding fails, so a busy port leaks nothing.
-
     Raises
     ------
     OSError
-        If the address cannot be bound (port busy, no IPv6 here).
+        If the address cannot be bound (port busy, no IPv6 here); nothing
+        is left open then.
     """
     host = "127.0.0.1" if family == socket.AF_INET else "::1"
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if os.name != "nt":  # lets a restarted hub reuse the port at once
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.setblocking(False)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return listening_sockets(host, port)[0]
