@@ -103,6 +103,9 @@ async def test_send_button_delivers_a_table(fresh_session: SampSession, hub) -> 
         assert list(received.data["mag"]) == [12.5, 13.25]
         await until_value(button.result, lambda value: "recorder" in value)
         assert "ok" in button.result.value
+        # The progress bar showed the download of the whole table.
+        assert button.progress.layout.visibility == "visible"
+        assert button.progress.value == 1.0
         await bridge.close()
     assert panel(fresh_session).children
 
