@@ -70,6 +70,7 @@ class RpcServer:
         self.port: int | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._connections: set[_Connection] = set()
+        self._all_closed = asyncio.Event()
         self.stopped = False
 
     async def start(self, port: int = 0) -> int:
@@ -100,7 +101,9 @@ class RpcServer:
 
         Calls under way get up to ``grace`` seconds to write their answers
         (the hub fails its waiting calls just before it stops); then they are
-        cancelled and their connections dropped.
+        cancelled. Answers still being written get as long to go out; a
+        connection whose peer does not read them is then dropped. When this
+        returns, every connection is closed.
         """
         self.stopped = True
         servers, self._servers = self._servers, []
@@ -111,8 +114,23 @@ class RpcServer:
             await asyncio.wait(tasks, timeout=grace)
         for connection in list(self._connections):
             connection.abort()
+        if not await self._closed_within(grace):
+            for connection in list(self._connections):
+                connection.drop()
+            await self._closed_within(grace)
         for server in servers:
             await server.wait_closed()
+
+    async def _closed_within(self, timeout: float) -> bool:
+        """Wait until every connection has closed; False if some are still open."""
+        if self._connections:
+            self._all_closed.clear()
+            waiter = asyncio.ensure_future(self._all_closed.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=max(timeout, 0.1))
+            finally:
+                waiter.cancel()
+        return not self._connections
 
     @property
     def connections(self) -> int:
@@ -147,6 +165,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)
+        if not self.server._connections:
+            self.server._all_closed.set()
         self.transport = None
         # A call under way (callAndWait) still runs to the end: the hub's state
         # must not depend on whether the caller stayed to hear the answer.
@@ -175,6 +195,11 @@ class _Connection(asyncio.Protocol):
                 self.transport.abort()
         elif self.transport is not None:
             self.transport.close()  # lets an answer still being written go out
+
+    def drop(self) -> None:
+        """Close at once, dropping anything not yet written."""
+        if self.transport is not None:
+            self.transport.abort()
 
     # ------------------------------------------------------------ requests
 

@@ -600,3 +600,22 @@ async def test_a_name_with_several_addresses_listens_on_one_port(endpoint: Endpo
             await writer.wait_closed()
     finally:
         await server.stop(grace=0)
+
+
+async def test_stop_drops_a_connection_whose_peer_reads_nothing(endpoint: Endpoint) -> None:
+    """Answers a peer never reads do not keep the connection open past stop()."""
+    endpoint.max_body = 1 << 24
+    server = RpcServer(endpoint, "127.0.0.1")
+    port = await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        big = "x" * (1 << 20)
+        for _ in range(8):  # megabytes of answers pile up unread in the server's buffer
+            writer.write(post("echo", big))
+        await writer.drain()
+        await server.stop(grace=0.2)
+        assert server.connections == 0
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
