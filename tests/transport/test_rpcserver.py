@@ -607,7 +607,7 @@ async def test_stop_drops_a_connection_whose_peer_reads_nothing(endpoint: Endpoi
     endpoint.max_body = 1 << 24
     server = RpcServer(endpoint, "127.0.0.1")
     port = await server.start()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         big = "x" * (1 << 20)
         for _ in range(8):  # megabytes of answers pile up unread in the server's buffer
