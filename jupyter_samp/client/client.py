@@ -173,22 +173,11 @@ class Client(SendingMixin):
                 log.debug("unregister failed: %s", exc)
         self._set_disconnected("closed")
         await self._server.stop()
-        await self._cancel_tasks()
+        for task in list(self._tasks):
+            task.cancel()
         if self.embedded_hub is not None and (stop_hub or (stop_hub is None and not others)):
             await self.embedded_hub.stop()
             self.embedded_hub = None
-
-    async def _cancel_tasks(self, timeout: float = 2.0) -> None:
-        """Cancel handler and reply tasks and let them finish cancelling.
-
-        Waiting lets each close the connection it was using; a loop that
-        stops right after close() would otherwise leave them half-closed.
-        """
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
 
     async def _other_apps(self) -> list[str]:
         """Ask the hub (not the tracker, which may lag) who else is registered."""
