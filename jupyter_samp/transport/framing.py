@@ -1,199 +1,389 @@
-"""HTTP/1.1 message framing, sans-IO: heads, ``Content-Length`` and chunked bodies.
+"""HTTP/1.1 message framing, sans-IO, on the llhttp parser (``httptools``).
 
-The XML-RPC server and the pooled client both read HTTP from a byte buffer
-that grows as data arrives. This module takes complete pieces off the front
-of that buffer: a head (start line and headers), then a body framed by
-``Content-Length`` or by chunked transfer coding. It never blocks and never
-touches a socket, so it is tested with plain bytes.
+The XML-RPC server and the pooled client read HTTP from bytes as they
+arrive. Parsing is left to llhttp, the parser of Node.js and uvicorn, which
+is strict where hand-written parsers are lax: it refuses unknown transfer
+codings, ``Content-Length`` together with ``Transfer-Encoding``, duplicate or
+malformed lengths and bare-LF line ends, which is what keeps requests from
+being smuggled past each other.
+
+What llhttp does not bound, this module does: the size of a head, the number
+of headers, the bytes of chunk-size lines and extensions, and the size of a
+body. llhttp reports no byte offsets, so those bounds are kept by accounting:
+the bytes fed, less the bytes of bodies and heads seen, is what went to
+framing, and that must stay within a small allowance per head and per chunk.
+
+Nothing here blocks or touches a socket, so it is tested with plain bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+import httptools
 
 from jupyter_samp.errors import ProtocolError
 
 #: Largest head (start line and headers) accepted, in bytes.
 MAX_HEAD_BYTES = 65536
-_MAX_CHUNK_LINE = 1024
+#: Most header lines accepted in one head.
+MAX_HEADERS = 100
+#: Framing bytes allowed per chunk (its size line, any extension, CRLFs).
+CHUNK_LINE_ALLOWANCE = 1024
+#: Framing bytes allowed per head beyond its start line and header fields
+#: (line ends, the separators, whitespace around values, trailers).
+HEAD_ALLOWANCE = 1024
+
+
+class FramingError(ProtocolError):
+    """A message that cannot be read; ``status`` is the HTTP error to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+        #: Messages completed in the same feed, before the error.
+        self.completed: list[Any] = []
+
+
+def _framing_error(exc: Exception) -> FramingError:
+    """The error to answer for what llhttp or a callback of ours raised."""
+    cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) else exc
+    if isinstance(cause, FramingError):
+        return cause
+    if isinstance(exc, httptools.HttpParserInvalidMethodError):
+        return FramingError("method not allowed: SAMP uses POST", 405)
+    return FramingError(f"bad HTTP message: {exc}")
+
+
+class BodyTooLarge(FramingError):
+    """A body over the limit: answered, and the connection then closed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit} bytes", 413)
+        self.limit = limit
 
 
 @dataclass(frozen=True)
-class Head:
-    """The start line of a request or status line, split on spaces, and the headers.
+class Request:
+    """One complete request.
 
-    Header names are lower case; repeated headers are joined with ``", "``.
+    Attributes
+    ----------
+    method : str
+        ``"POST"``, ``"GET"``, ...
+    path : str
+        The target's path, also for an absolute-form target
+        (``http://host/xmlrpc``); the query string is dropped.
+    version : str
+        ``"1.1"`` or ``"1.0"``.
+    headers : dict
+        Lower-case names; repeated headers joined with ``", "``.
+    body : bytes
+        The body, chunked coding removed.
+    keep_alive : bool
+        Whether the connection stays open after the answer.
+    too_big : bool
+        Whether the body was over the limit: it was read to its end, so the
+        connection stays usable, but not kept (``body`` is empty).
     """
 
-    start: tuple[str, ...]
-    headers: dict[str, str]
-
-    def keep_alive(self, version: str) -> bool:
-        """Whether the connection stays open after this message (RFC 9112 9.3)."""
-        connection = self.headers.get("connection", "").lower()
-        if version == "HTTP/1.1":
-            return "close" not in connection
-        return "keep-alive" in connection
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+    keep_alive: bool
+    too_big: bool = False
 
 
-def take_head(buffer: bytearray) -> Head | None:
-    """Remove a complete head from the front of ``buffer`` and parse it.
+@dataclass(frozen=True)
+class Response:
+    """One complete answer: status, headers (lower-case names), body, keep-alive."""
 
-    Returns
-    -------
-    Head or None
-        None while the head is still incomplete.
-
-    Raises
-    ------
-    ProtocolError
-        If the head is larger than :data:`MAX_HEAD_BYTES` or a header line has
-        no colon.
-    """
-    end, skip = _head_end(buffer)
-    if end < 0:
-        if len(buffer) > MAX_HEAD_BYTES:
-            raise ProtocolError(f"HTTP head larger than {MAX_HEAD_BYTES} bytes")
-        return None
-    if end > MAX_HEAD_BYTES:
-        raise ProtocolError(f"HTTP head larger than {MAX_HEAD_BYTES} bytes")
-    text = bytes(buffer[:end]).decode("latin-1")
-    del buffer[: end + skip]
-    # Tolerate blank lines before a head (RFC 9112 2.2) and bare LF line ends.
-    lines = text.lstrip("\r\n").split("\n")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip():
-            raise ProtocolError(f"bad HTTP header line {line.strip()!r}")
-        key = name.lower()
-        value = value.strip()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return Head(tuple(lines[0].strip().split(" ", 2)), headers)
+    status: int
+    version: str
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+    keep_alive: bool
 
 
-def _head_end(buffer: bytearray) -> tuple[int, int]:
-    # The earlier of the two ends: a bare-LF head may be followed by CRLF bytes.
-    crlf = buffer.find(b"\r\n\r\n")
-    lf = buffer.find(b"\n\n")
-    if lf >= 0 and (crlf < 0 or lf < crlf):
-        return lf, 2
-    return crlf, 4
+class _Reader:
+    """What requests and answers share: callbacks, the body cap, the accounting."""
+
+    def __init__(self, parser_class: Any, max_body: int, max_head: int) -> None:
+        self.max_body = max_body
+        self.max_head = max_head
+        self._parser = parser_class(self)
+        # SAOImage DS9 ends its request and answer lines with a bare LF, which
+        # RFC 9112 2.2 lets a recipient accept. With no proxy in front of us,
+        # no other reader of the stream can frame it differently. (llhttp
+        # checks the end of a request line under the second flag's name.)
+        self._parser.set_dangerous_leniencies(
+            lenient_optional_cr_before_lf=True, lenient_optional_lf_after_cr=True
+        )
+        self._done: list[Any] = []
+        self._reset_message()
+        self._reset_accounting()
+
+    # --------------------------------------------------------------- state
+
+    @property
+    def in_head(self) -> bool:
+        """Whether a message has begun but its head is not complete."""
+        return self._begun and not self._head_done
+
+    @property
+    def in_message(self) -> bool:
+        """Whether a message has begun and is not complete."""
+        return self._begun
+
+    # --------------------------------------------------------------- feeding
+
+    def _feed(self, data: bytes) -> list[Any]:
+        self._received += len(data)
+        try:
+            self._parser.feed_data(data)
+            self._check_framing_bytes()
+        except (httptools.HttpParserError, FramingError) as exc:
+            error = _framing_error(exc)
+            error.completed, self._done = self._done, []
+            raise error from None
+        done, self._done = self._done, []
+        return done
+
+    def _check_framing_bytes(self) -> None:
+        framing = self._received - self._body_bytes - self._head_bytes
+        allowance = HEAD_ALLOWANCE * self._heads + CHUNK_LINE_ALLOWANCE * self._chunks
+        if self.in_head:
+            if framing > allowance + self.max_head:
+                raise FramingError(f"HTTP head larger than {self.max_head} bytes", 431)
+        elif framing > allowance:
+            raise FramingError("chunk size line or extension too long")
+        if not self._begun:
+            self._reset_accounting()  # a message boundary: everything fed is accounted for
+
+    def _reset_accounting(self) -> None:
+        self._received = self._body_bytes = self._head_bytes = 0
+        self._heads = self._chunks = 0
+
+    def _reset_message(self) -> None:
+        self._begun = False
+        self._head_done = False
+        self._headers: dict[str, str] = {}
+        self._header_count = 0
+        self._pieces: list[bytes] = []
+        self._kept = 0
+        self._too_big = False
+        self._keep_alive = False
+
+    # --------------------------------------------------------------- llhttp callbacks
+
+    def on_message_begin(self) -> None:
+        self._reset_message()
+        self._begun = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._head_bytes += len(name) + len(value)
+        if self._header_count > MAX_HEADERS:
+            raise FramingError(f"more than {MAX_HEADERS} header lines", 431)
+        if self._head_bytes > self.max_head:
+            raise FramingError(f"HTTP head larger than {self.max_head} bytes", 431)
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
+
+    def on_headers_complete(self) -> None:
+        self._head_done = True
+        self._heads += 1
+        # llhttp forgets this once the message is complete: read it now.
+        self._keep_alive = self._parser.should_keep_alive()
+        self._check_head()
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._too_big:
+            return
+        self._kept += len(body)
+        if self._kept > self.max_body:
+            self._body_over_limit()
+        else:
+            self._pieces.append(body)
+
+    def _body_over_limit(self) -> None:
+        """An answer over the limit fails at once (a request is read to its end)."""
+        raise BodyTooLarge(self.max_body)
+
+    def on_message_complete(self) -> None:
+        self._done.append(self._message())
+        self._reset_message()
+
+    # --------------------------------------------------------------- per kind
+
+    def _check_head(self) -> None:
+        coding = self._headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            raise FramingError(f"transfer coding {coding[:40]!r} is not supported", 501)
+        length = self._headers.get("content-length")
+        if length is not None and int(length) > self.max_body:
+            self._body_over_limit()
+
+    def _message(self) -> Any:
+        raise NotImplementedError
 
 
-class BodyReader:
-    """Takes one message body off a buffer as it arrives.
+class RequestReader(_Reader):
+    """Reads the requests of one connection, as a server.
 
     Parameters
     ----------
-    headers : dict
-        The message's headers (lower-case names), which say how the body is
-        framed: chunked, ``Content-Length``, or (``until_close``) the rest of
-        the connection.
-    limit : int
-        Largest body kept. A larger body is still read to its end, so the
-        connection stays usable, but dropped; :attr:`too_big` is then set.
-    until_close : bool
-        Whether a body with neither framing header runs to the end of the
-        connection (answers) rather than being empty (requests).
-
-    Raises
-    ------
-    ProtocolError
-        From the constructor if ``Content-Length`` is not a number, and from
-        :meth:`feed` if a chunk size line is malformed.
+    max_body : int
+        Largest request body accepted.
+    max_head : int
+        Largest head accepted.
     """
 
-    def __init__(self, headers: dict[str, str], limit: int, *, until_close: bool = False) -> None:
-        self.limit = limit
-        self.too_big = False
-        self.until_close = False
-        self._pieces: list[bytes] = []
-        self._kept = 0
-        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        self._remaining = 0  # bytes left in the body (or in the current chunk)
-        self._state = "chunk-size" if self._chunked else "data"
-        if not self._chunked:
-            length = headers.get("content-length")
-            if length is None:
-                self.until_close = until_close
-                self._state = "data" if until_close else "done"
-            elif length.strip().isascii() and length.strip().isdigit():
-                self._remaining = int(length)
-                self.too_big = self._remaining > limit
-                self._state = "data" if self._remaining else "done"
-            else:
-                raise ProtocolError(f"bad Content-Length {length!r}")
+    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES) -> None:
+        self._url = b""
+        super().__init__(httptools.HttpRequestParser, max_body, max_head)
+        self._expects_continue = False
+
+    def feed(self, data: bytes) -> list[Request]:
+        """Parse ``data`` and return the requests it completes, in order.
+
+        Raises
+        ------
+        FramingError
+            If the stream is not valid HTTP/1.x or goes over a limit; its
+            ``status`` says which HTTP error to answer. The stream cannot be
+            read further: answer and close. A body over ``max_body`` is not
+            an error: it is read and dropped, and the request marked
+            ``too_big``; only when the client waits for ``100 Continue`` is
+            :class:`BodyTooLarge` raised at once.
+        """
+        return self._feed(data)
+
+    def _body_over_limit(self) -> None:
+        if self._expects_continue:
+            # The client waits before sending the body: tell it now, and close.
+            raise BodyTooLarge(self.max_body)
+        # Read it to its end, keeping nothing: the answer (a fault) then
+        # reaches a client still writing, which a close mid-body would lose.
+        self._too_big = True
+        self._pieces = []
+
+    def take_continue(self) -> bool:
+        """Whether to send ``100 Continue`` now (once per request that asks for it)."""
+        wanted = self._expects_continue and self._head_done and self._begun
+        self._expects_continue = False
+        return wanted
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._url = b""
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_bytes += len(url)
+        if len(self._url) > self.max_head:
+            raise FramingError(f"request target longer than {self.max_head} bytes", 414)
+
+    def _check_head(self) -> None:
+        version = self._parser.get_http_version()
+        if version not in ("1.0", "1.1"):
+            raise FramingError(f"HTTP/{version} is not supported: use HTTP/1.1", 505)
+        self._head_bytes += len(self._parser.get_method()) + len(version)
+        self._expects_continue = "100-continue" in self._headers.get("expect", "").lower()
+        super()._check_head()
+
+    def _message(self) -> Request:
+        return Request(
+            method=self._parser.get_method().decode("ascii"),
+            path=_path_of(self._url),
+            version=self._parser.get_http_version(),
+            headers=self._headers,
+            body=b"".join(self._pieces),
+            keep_alive=self._keep_alive,
+            too_big=self._too_big,
+        )
+
+
+class ResponseReader(_Reader):
+    """Reads the answers on one connection, as a client.
+
+    Interim answers (``1xx``) are skipped. An answer with neither
+    ``Content-Length`` nor chunked coding runs to the end of the connection:
+    call :meth:`finish` when the connection closes.
+
+    Parameters
+    ----------
+    max_body : int
+        Largest answer body accepted.
+    max_head : int
+        Largest head accepted.
+    """
+
+    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES) -> None:
+        super().__init__(httptools.HttpResponseParser, max_body, max_head)
+
+    def feed(self, data: bytes) -> list[Response]:
+        """Parse ``data`` and return the final answers it completes.
+
+        Raises
+        ------
+        FramingError
+            If the stream is not valid HTTP/1.x or goes over a limit.
+        """
+        return [r for r in self._feed(data) if r.status >= 200]
+
+    def finish(self) -> Response | None:
+        """The connection closed: the answer that ends with it, if one was under way.
+
+        Returns None when no answer was under way or when the one under way
+        had a declared length that did not arrive (cut short).
+        """
+        if not self._head_done or not self._begun:
+            return None
+        if "content-length" in self._headers or "transfer-encoding" in self._headers:
+            return None
+        response = self._message()
+        self._reset_message()
+        return response if response.status >= 200 else None
 
     @property
-    def done(self) -> bool:
-        """Whether the whole body has been read."""
-        return self._state == "done"
+    def started(self) -> bool:
+        """Whether any byte of an answer has arrived since the last complete one."""
+        return self._begun
 
-    @property
-    def body(self) -> bytes:
-        """The body read so far (empty if it was too big)."""
-        return b"" if self.too_big else b"".join(self._pieces)
+    def _check_head(self) -> None:
+        super()._check_head()
+        self._head_bytes += 16  # status line: version and code
+        if self._parser.get_http_version() not in ("1.0", "1.1"):
+            raise FramingError(f"HTTP/{self._parser.get_http_version()} answer")
 
-    def feed(self, buffer: bytearray) -> bool:
-        """Take as much of the body as ``buffer`` holds; return whether it is complete."""
-        while self._state != "done" and buffer:
-            if self._state == "data":
-                self._take_data(buffer)
-            elif not self._take_line(buffer):
-                break
-        return self._state == "done"
+    def on_status(self, status: bytes) -> None:
+        self._head_bytes += len(status)
 
-    def finish_at_close(self) -> bool:
-        """The connection closed: return whether that completes the body."""
-        if self.until_close:
-            self._state = "done"
-        return self._state == "done"
+    def _message(self) -> Response:
+        return Response(
+            status=self._parser.get_status_code(),
+            version=self._parser.get_http_version(),
+            headers=self._headers,
+            body=b"".join(self._pieces),
+            keep_alive=self._keep_alive,
+        )
 
-    def _take_data(self, buffer: bytearray) -> None:
-        if self.until_close:
-            size = len(buffer)
-        else:
-            size = min(self._remaining, len(buffer))
-            self._remaining -= size
-        self._keep(bytes(buffer[:size]))
-        del buffer[:size]
-        if not self.until_close and self._remaining == 0:
-            self._state = "chunk-end" if self._chunked else "done"
 
-    def _take_line(self, buffer: bytearray) -> bool:
-        end = buffer.find(b"\n")
-        if end < 0:
-            if len(buffer) > _MAX_CHUNK_LINE:
-                raise ProtocolError("chunk line too long")
-            return False
-        line = bytes(buffer[:end]).strip()
-        del buffer[: end + 1]
-        if self._state == "chunk-size":
-            self._chunk_size(line)
-        elif self._state == "chunk-end":
-            if line:
-                raise ProtocolError("chunk data longer than its declared size")
-            self._state = "chunk-size"
-        elif not line:  # "trailers": skip them up to the blank line
-            self._state = "done"
-        return True
-
-    def _chunk_size(self, line: bytes) -> None:
-        digits = line.split(b";", 1)[0].strip()
-        # Hex digits only: int(..., 16) also takes "0x", "+", "-" and "_".
-        if not digits or digits.strip(b"0123456789abcdefABCDEF"):
-            raise ProtocolError(f"bad chunk size {digits[:20]!r}")
-        size = int(digits, 16)
-        self._remaining = size
-        self._state = "data" if size else "trailers"
-
-    def _keep(self, data: bytes) -> None:
-        if self.too_big:
-            return
-        self._kept += len(data)
-        if self._kept > self.limit:
-            self.too_big = True
-            self._pieces = []
-        else:
-            self._pieces.append(data)
+def _path_of(target: bytes) -> str:
+    """The path of an origin-form or absolute-form request target."""
+    text = target.decode("latin-1")
+    if not text.startswith("/"):
+        try:
+            text = (httptools.parse_url(target).path or b"/").decode("latin-1")
+        except httptools.HttpParserInvalidURLError:
+            raise FramingError(f"bad request target {text[:100]!r}") from None
+    return text.split("?", 1)[0]

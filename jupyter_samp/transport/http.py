@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from jupyter_samp.errors import ClientTimeoutError, ProtocolError, TransportError
-from jupyter_samp.transport.framing import BodyReader, Head, take_head
+from jupyter_samp.transport.framing import FramingError, Response, ResponseReader
 from jupyter_samp.transport.timeouts import within
 
 #: Largest answer accepted, in bytes; SAMP answers are small maps.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_MAX_CACHED_TARGETS = 256
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,15 @@ class HttpPool:
         return response
 
     def _idle_connection(self, target: _Target) -> _Connection | None:
-        idle = self._idle.get((target.host, target.port))
+        key = (target.host, target.port)
+        idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
             if connection.reusable:
                 return connection
+        # Peers come and go (every client has its own callback address):
+        # an empty list would stay behind for each.
+        self._idle.pop(key, None)
         return None
 
     def _release(self, target: _Target, connection: _Connection) -> None:
@@ -128,8 +133,10 @@ class HttpPool:
         target = self._targets.get(url)
         if target is None:
             target = _parse_url(url)
-            if len(self._targets) < 10000:
-                self._targets[url] = target
+            if len(self._targets) >= _MAX_CACHED_TARGETS:
+                # Clients come and go, each with its own URL: forget the oldest.
+                del self._targets[next(iter(self._targets))]
+            self._targets[url] = target
         return target
 
     def close(self) -> None:
@@ -159,10 +166,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reusable = False
         self.generation = 0
-        self._buffer = bytearray()
+        self._reader = ResponseReader(MAX_RESPONSE_BYTES)
         self._waiter: asyncio.Future[HttpResponse] | None = None
-        self._head: Head | None = None
-        self._body: BodyReader | None = None
         self._started = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -184,54 +189,34 @@ class _Connection(asyncio.Protocol):
             self.abort()
             return
         self._started = True
-        self._buffer += data
         try:
-            self._read_answer()
-        except ProtocolError as exc:
-            self._fail(exc)
+            answers = self._reader.feed(data)
+        except FramingError as exc:
+            if exc.completed:  # the answer came whole; what followed it was junk
+                self._complete(exc.completed[0], keep=False)
+            else:
+                self._fail(exc)
+            self.abort()
+            return
+        if answers:
+            # One request, one answer: anything after it was never asked for.
+            extra = len(answers) > 1 or self._reader.in_message
+            self._complete(answers[0], keep=answers[0].keep_alive and not extra)
 
-    def _read_answer(self) -> None:
-        while self._head is None:
-            self._head = take_head(self._buffer)
-            if self._head is None:
-                return
-            _status(self._head)  # now: a peer that keeps the connection open must not hang us
-            if self._head.start[1].startswith("1"):
-                self._head = None  # an interim answer (100 Continue): the real one follows
-                continue
-            _, status = _status(self._head)
-            # 204 and 304 never have a body, whatever the headers say (RFC 9112 6.3).
-            headers = {"content-length": "0"} if status in (204, 304) else self._head.headers
-            self._body = BodyReader(headers, MAX_RESPONSE_BYTES, until_close=True)
-            if self._body.too_big:
-                raise ProtocolError("answer larger than allowed")
-        assert self._body is not None
-        if self._body.feed(self._buffer):
-            self._complete()
-
-    def _complete(self) -> None:
-        head, body = self._head, self._body
-        assert head is not None and body is not None and self._waiter is not None
-        if body.too_big:
-            raise ProtocolError("answer larger than allowed")
-        version, status = _status(head)
-        keep = head.keep_alive(version) and not body.until_close and not self._buffer
+    def _complete(self, answer: Response, keep: bool) -> None:
         waiter, self._waiter = self._waiter, None
-        self._head = self._body = None
         self.reusable = keep
-        if not waiter.done():
-            waiter.set_result(HttpResponse(status, head.headers, body.body))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(HttpResponse(answer.status, answer.headers, answer.body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.reusable = False
         if self._waiter is None or self._waiter.done():
             return
-        if self._body is not None and self._body.finish_at_close():
-            try:
-                self._complete()
-            except ProtocolError as error:
-                self._fail(error)
+        answer = self._reader.finish()
+        if answer is not None:
+            self._complete(answer, keep=False)
             return
         reason = exc or "closed by the peer"
         self._fail(TransportError(f"connection closed: {reason}") if self._started
@@ -253,14 +238,6 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         if self.transport is not None:
             self.transport.abort()
-
-
-def _status(head: Head) -> tuple[str, int]:
-    start = head.start
-    code = start[1] if len(start) > 1 else ""
-    if not start[0].startswith("HTTP/") or not (code.isascii() and code.isdigit()):
-        raise ProtocolError(f"bad HTTP status line {' '.join(start)[:100]!r}")
-    return start[0], int(start[1])
 
 
 def _parse_url(url: str) -> _Target:

@@ -3,12 +3,16 @@
 SAMP traffic is a stream of small POSTs on keep-alive connections. A general
 web framework spends most of a hub's time on routing, header objects and
 request handler instances, so these endpoints run on a plain
-:class:`asyncio.Protocol` instead: it reads a head and a body (``Content-Length``
-or chunked, with a size limit), decodes the call, hands it to the endpoint and
-writes the answer. Requests on one connection are answered in order; requests
-on different connections run concurrently. ``GET`` and ``HEAD`` get a short
-page saying what the endpoint is. Everything else gets an HTTP error with a
-reason. The Web Profile, which needs CORS and header checks, stays on tornado.
+:class:`asyncio.Protocol` instead, with llhttp (:mod:`.framing`) reading the
+requests. Requests on one connection are answered in order; requests on
+different connections run concurrently. ``GET`` and ``HEAD`` get a short page
+saying what the endpoint is. Everything else gets an HTTP error with a reason.
+The Web Profile, which needs CORS and header checks, stays on tornado.
+
+No peer can make the server hold more than a bounded amount for it
+(:mod:`.limits`): a connection is not read while its answers are not taken
+(``pause_writing``) or while enough requests are already read ahead, and
+idle, slow and stuck connections are closed after their timeouts.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import deque
 from typing import Any, Protocol
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
-from jupyter_samp.transport.framing import BodyReader, Head, take_head
+from jupyter_samp.transport.framing import BodyTooLarge, FramingError, Request, RequestReader
+from jupyter_samp.transport.limits import ConnectionBook, ServerLimits
 from jupyter_samp.transport.listen import listening_sockets
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
@@ -37,6 +43,8 @@ with HTTP POST.</p></body></html>
 """
 _REASONS = {
     200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+    431: "Request Header Fields Too Large", 501: "Not Implemented",
     505: "HTTP Version Not Supported",
 }
 
@@ -62,14 +70,18 @@ class RpcServer:
         Runs the calls; its ``max_body`` caps request bodies.
     addr : str
         Address to listen on (every address the name resolves to).
+    limits : ServerLimits, optional
+        Caps and timeouts for the peers' connections.
     """
 
-    def __init__(self, endpoint: CallEndpoint, addr: str = "127.0.0.1") -> None:
+    def __init__(
+        self, endpoint: CallEndpoint, addr: str = "127.0.0.1", limits: ServerLimits | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.addr = addr
         self.port: int | None = None
+        self.book = ConnectionBook(limits or ServerLimits())
         self._servers: list[asyncio.AbstractServer] = []
-        self._connections: set[_Connection] = set()
         self._all_closed = asyncio.Event()
         self.stopped = False
 
@@ -93,6 +105,7 @@ class RpcServer:
             for sock in sockets:
                 sock.close()
             raise
+        self.book.start()
         self.port = sockets[0].getsockname()[1]
         return self.port
 
@@ -106,36 +119,46 @@ class RpcServer:
         returns, every connection is closed.
         """
         self.stopped = True
+        self.book.stop()
         servers, self._servers = self._servers, []
         for server in servers:
             server.close()
-        tasks = {c._task for c in self._connections if c._task is not None}
+        tasks = {c.task for c in self._connections() if c.task is not None}
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
-        for connection in list(self._connections):
+        for connection in self._connections():
             connection.abort()
         if not await self._closed_within(grace):
-            for connection in list(self._connections):
+            for connection in self._connections():
                 connection.drop()
             await self._closed_within(grace)
         for server in servers:
             await server.wait_closed()
 
+    def _connections(self) -> list[_Connection]:
+        return [c for c in self.book.open if isinstance(c, _Connection)]
+
     async def _closed_within(self, timeout: float) -> bool:
         """Wait until every connection has closed; False if some are still open."""
-        if self._connections:
+        if self.book.open:
             self._all_closed.clear()
             waiter = asyncio.ensure_future(self._all_closed.wait())
             try:
                 await asyncio.wait({waiter}, timeout=max(timeout, 0.1))
             finally:
                 waiter.cancel()
-        return not self._connections
+        return not self.book.open
+
+    def closed(self, connection: _Connection) -> None:
+        """A connection closed: forget it."""
+        self.book.remove(connection)
+        if not self.book.open:
+            self._all_closed.set()
 
     @property
     def connections(self) -> int:
         """How many client connections are open."""
-        return len(self._connections)
+        return len(self.book.open)
 
 
 class _Connection(asyncio.Protocol):
@@ -143,56 +166,109 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: RpcServer) -> None:
         self.server = server
+        self.book = server.book
+        self.peer = ""
         self.transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
-        self._head: Head | None = None
-        self._body: BodyReader | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._reader = RequestReader(server.endpoint.max_body)
+        self._pipeline: deque[Request | FramingError] = deque()
+        self._queued_bytes = 0
         self._busy = False
-        self._closing = False
+        self._closing = False  # close once the answer being written is out
+        self._broken = False  # the stream could not be read: read no more of it
         self._eof = False
+        self._write_paused = False
+        self._reading_paused = False
+        self._since = 0.0  # when the connection became idle, a request began, or writes stalled
 
     # ------------------------------------------------------------ asyncio hooks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self.server.stopped:
-            # Accepted just before the server stopped, but set up only now.
-            transport.close()
-            return
-        self.server._connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        self._since = asyncio.get_running_loop().time()
+        # Accepted just before the server stopped but set up only now, or over a cap.
+        if self.server.stopped or not self.book.admit(self):
+            transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server._connections.discard(self)
-        if not self.server._connections:
-            self.server._all_closed.set()
+        self.server.closed(self)
         self.transport = None
+        self._pipeline.clear()
         # A call under way (callAndWait) still runs to the end: the hub's state
         # must not depend on whether the caller stayed to hear the answer.
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if not self._busy:
-            self._advance()
-        elif len(self._buffer) > self.server.endpoint.max_body and self.transport is not None:
-            # A client pipelining more than we hold waits until this call is answered.
-            self.transport.pause_reading()
+        if self._broken:
+            return  # nothing after a framing error can be trusted
+        was_between = not self._reader.in_message
+        try:
+            requests = self._reader.feed(data)
+        except FramingError as exc:
+            self._queue(exc.completed)
+            self._pipeline.append(exc)  # answered in turn, after the requests before it
+            self._broken = True
+        else:
+            self._queue(requests)
+        if was_between and self._reader.in_message:
+            self._since = asyncio.get_running_loop().time()
+        if self._reader.in_message or self._pipeline:
+            self.book.busy(self)
+        # An interim answer belongs to the request being read: only when it is next.
+        if self._reader.take_continue() and not self._busy and not self._pipeline:
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._advance()
 
     def eof_received(self) -> bool:
         # A client may shut down its side once its request is sent: keep the
         # connection open to answer what it sent, then close (see _advance).
         self._eof = True
-        if not self._busy:
-            self._advance()
+        self._advance()
         return True
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._since = asyncio.get_running_loop().time()
+        self._update_reading()
+        self.book.stalled(self)
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self.book.drained(self)
+        self._advance()
+
+    # ------------------------------------------------------------ the book's view
+
+    def overdue(self, now: float, limits: ServerLimits) -> str | None:
+        """Why this connection is past a deadline, or None (see :class:`ServerLimits`)."""
+        waited = now - self._since
+        if self._write_paused:
+            return "its peer does not read" if waited > limits.write_timeout else None
+        if self._busy or self._pipeline:
+            return None  # a call under way has deadlines of its own
+        if self._reader.in_head:
+            return "the request head was too slow" if waited > limits.head_timeout else None
+        if self._reader.in_message:
+            return "the request body was too slow" if waited > limits.body_timeout else None
+        return "it was idle" if waited > limits.idle_timeout else None
+
+    def unsent(self) -> int:
+        """Bytes of answers written but not yet taken by the peer."""
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    def shut(self, reason: str) -> None:
+        """Close now: a cap or a timeout (the book has counted it)."""
+        log.debug("closing a connection from %s: %s", self.peer, reason)
+        self._closing = self._broken = True
+        self.drop()
 
     def abort(self) -> None:
         """Close the connection and cancel its call, if any (the server is stopping)."""
-        if self._task is not None:
-            self._task.cancel()
-            if self.transport is not None:
-                self.transport.abort()
+        if self.task is not None:
+            self.task.cancel()
+            self.drop()
         elif self.transport is not None:
             self.transport.close()  # lets an answer still being written go out
 
@@ -203,67 +279,74 @@ class _Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------ requests
 
-    def _advance(self) -> None:
-        """Read and start the next complete request in the buffer, if there is one."""
-        while not self._busy and not self._closing and self.transport is not None:
-            try:
-                if not self._read_request():
-                    break
-            except ProtocolError as exc:
-                self._error(400, str(exc))
-                return
-        if self._eof and not self._busy and self.transport is not None:
-            self.transport.close()  # no more requests can arrive, and all are answered
+    def _queue(self, requests: list[Request]) -> None:
+        for request in requests:
+            self._pipeline.append(request)
+            self._queued_bytes += len(request.body)
+        self._update_reading()
 
-    def _read_request(self) -> bool:
-        if self._head is None:
-            self._head = take_head(self._buffer)
-            if self._head is None:
-                return False
-            if not self._accept_head(self._head):
-                return False
-        assert self._body is not None
-        if not self._body.feed(self._buffer):
-            return False
-        head, body = self._head, self._body
-        self._head = self._body = None
-        self._start(head, body)
-        return True
-
-    def _accept_head(self, head: Head) -> bool:
-        """Check the start line; set up the body reader. False if answered with an error."""
-        if len(head.start) != 3 or not head.start[2].startswith("HTTP/1."):
-            version = head.start[2] if len(head.start) == 3 else ""
-            status = 505 if version.startswith("HTTP/") else 400
-            self._error(status, f"bad request line {' '.join(head.start)[:100]!r}")
-            return False
-        method, target, _ = head.start
-        if target.split("?", 1)[0] not in PATHS:
-            self._error(404, f"no SAMP endpoint at {target[:100]!r}; use /xmlrpc")
-            return False
-        if method not in ("POST", "GET", "HEAD"):
-            self._error(405, f"method {method[:20]} not allowed: SAMP uses POST")
-            return False
-        self._body = BodyReader(head.headers, self.server.endpoint.max_body)
-        if "100-continue" in head.headers.get("expect", "").lower() and not self._body.done:
-            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        return True
-
-    def _start(self, head: Head, body: BodyReader) -> None:
-        method, _, version = head.start
-        self._closing = not head.keep_alive(version)
-        if method != "POST":
-            page = ABOUT_PAGE if method == "GET" else b""
-            self._answer(200, "text/html", page, length=len(ABOUT_PAGE))
+    def _update_reading(self) -> None:
+        """Read only while answers are taken and little is read ahead."""
+        limits = self.book.limits
+        full = (
+            len(self._pipeline) >= limits.max_pipelined
+            or self._queued_bytes >= limits.max_queued_bytes
+        )
+        pause = self._write_paused or full or self._broken
+        if self.transport is None or pause == self._reading_paused:
             return
-        if body.too_big:
+        self._reading_paused = pause
+        if pause:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+
+    def _advance(self) -> None:
+        """Answer queued requests in order until one needs to wait."""
+        while self._pipeline and not self._busy and not self._write_paused:
+            if self.transport is None or self._closing:
+                return
+            item = self._pipeline.popleft()
+            if isinstance(item, FramingError):
+                self._error(item)
+                return
+            self._queued_bytes -= len(item.body)
+            self._start(item)
+        if self._busy or self.transport is None:
+            return
+        self._update_reading()
+        if self._eof and not self._pipeline:
+            self.transport.close()  # no more requests can arrive, and all are answered
+        elif not self._pipeline and not self._reader.in_message and not self._write_paused:
+            self._since = asyncio.get_running_loop().time()
+            self.book.quiet(self)
+
+    def _start(self, request: Request) -> None:
+        self._closing = self._closing or not request.keep_alive
+        if request.path not in PATHS:
+            where = request.path[:100]
+            self._error(FramingError(f"no SAMP endpoint at {where!r}; use /xmlrpc", 404))
+        elif request.method in ("GET", "HEAD"):
+            page = ABOUT_PAGE if request.method == "GET" else b""
+            self._answer(200, "text/html", page, length=len(ABOUT_PAGE))
+        elif request.method != "POST":
+            method = request.method[:20]
+            self._error(FramingError(f"method {method} not allowed: SAMP uses POST", 405))
+        elif request.too_big:
             limit = self.server.endpoint.max_body
             self._fault(10, f"Request body too large: the limit is {limit} bytes")
-            return
+        else:
+            self._call(request.body)
+
+    def _call(self, body: bytes) -> None:
         try:
-            call, params = decode_call(body.body)
+            call, params = decode_call(body)
         except ProtocolError as exc:
             self._fault(10, f"Malformed XML-RPC request: {exc}")
+            return
+        except Exception as exc:  # the decoder's own bug: still an answer, never silence
+            log.error("XML-RPC decoding failed", exc_info=exc)
+            self._fault(10, f"Malformed XML-RPC request: {type(exc).__name__}: {exc}")
             return
         self._run(call, params)
 
@@ -275,7 +358,7 @@ class _Connection(asyncio.Protocol):
             return
         if inspect.isawaitable(result):
             self._busy = True
-            self._task = asyncio.get_running_loop().create_task(self._finish(call, result))
+            self.task = asyncio.get_running_loop().create_task(self._finish(call, result))
         else:
             self._answer_result(call, result)
 
@@ -287,10 +370,8 @@ class _Connection(asyncio.Protocol):
         else:
             self._answer_result(call, result)
         finally:
-            self._task = None
+            self.task = None
             self._busy = False
-        if self.transport is not None:
-            self.transport.resume_reading()
         self._advance()
 
     # ------------------------------------------------------------ answers
@@ -316,11 +397,17 @@ class _Connection(asyncio.Protocol):
         log.debug("fault %d: %s", code, message)
         self._answer(200, "text/xml", encode_fault(code, message))
 
-    def _error(self, status: int, reason: str) -> None:
-        """Answer an HTTP error and close: the rest of the stream cannot be trusted."""
-        log.debug("HTTP %d: %s", status, reason)
+    def _error(self, error: FramingError) -> None:
+        """Answer an error and close: the rest of the stream cannot be trusted."""
         self._closing = True
-        self._answer(status, "text/plain", reason.encode("utf-8", "replace") + b"\n")
+        self._pipeline.clear()
+        if isinstance(error, BodyTooLarge):
+            # An XML-RPC client shows a fault's text; an HTTP error it may not.
+            self._fault(10, f"Request body too large: the limit is {error.limit} bytes")
+            return
+        log.debug("HTTP %d: %s", error.status, error)
+        text = str(error).encode("utf-8", "replace") + b"\n"
+        self._answer(error.status, "text/plain", text)
 
     def _answer(self, status: int, kind: str, body: bytes, length: int | None = None) -> None:
         close = b"Connection: close\r\n" if self._closing else b""

@@ -367,14 +367,14 @@ async def test_bad_status_line_is_protocol_error(pool: HttpPool, answer: bytes) 
         await server.until_hang_up(reader)
 
     async with RawServer(bad) as server:
-        with pytest.raises(ProtocolError, match="status line"):
+        with pytest.raises(ProtocolError, match="bad HTTP message"):
             await pool.post(server.url, b"x", timeout=PROMPT)
 
 
 async def test_bad_header_line_is_protocol_error(pool: HttpPool) -> None:
     """A header line without a colon fails as ProtocolError."""
     async with RawServer(answering(b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n")) as server:
-        with pytest.raises(ProtocolError, match="header line"):
+        with pytest.raises(ProtocolError, match="bad HTTP message"):
             await pool.post(server.url, b"x", timeout=PROMPT)
 
 
@@ -383,7 +383,7 @@ async def test_oversized_content_length_is_protocol_error(pool: HttpPool) -> Non
     big = http.MAX_RESPONSE_BYTES + 1
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % big
     async with RawServer(answering(answer)) as server:
-        with pytest.raises(ProtocolError, match="larger than allowed"):
+        with pytest.raises(ProtocolError, match="larger than"):
             await pool.post(server.url, b"x", timeout=PROMPT)
 
 
@@ -402,7 +402,7 @@ async def test_oversized_answer_body_is_protocol_error(
     """A chunked or read-to-close body over the limit fails as ProtocolError."""
     monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", 16)
     async with RawServer(answering(answer, close=True)) as server:
-        with pytest.raises(ProtocolError, match="larger than allowed"):
+        with pytest.raises(ProtocolError, match="larger than"):
             await pool.post(server.url, b"x", timeout=PROMPT)
 
 
