@@ -142,13 +142,16 @@ class _Reader:
 
     def _feed(self, data: bytes) -> list[Any]:
         self._received += len(data)
+        self._done = []
         try:
             self._parser.feed_data(data)
-            self._check_framing_bytes()
         except (httptools.HttpParserError, FramingError) as exc:
+            # llhttp stops at the offending byte: what completed before it is sound.
             error = _framing_error(exc)
             error.completed, self._done = self._done, []
             raise error from None
+        # Over-long framing may lie in any message of this feed: keep none of them.
+        self._check_framing_bytes()
         done, self._done = self._done, []
         return done
 

@@ -13,13 +13,24 @@ a connection carrying a call is never closed to make room.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from jupyter_samp.transport.timeouts import within
+
 log = logging.getLogger("jupyter_samp.xmlrpc")
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False  # a unix socket path, or something else that has no address
 
 
 def default_max_connections() -> int:
@@ -49,8 +60,9 @@ class ServerLimits:
     max_connections : int
         Open connections in all.
     max_per_peer : int
-        Open connections from one address. On loopback every local process
-        has the same address, so there it is a second bound on the total.
+        Open connections from one address other than loopback (every local
+        process has the loopback address, so for them it would be the total
+        again). Only a hub listening beyond loopback has such peers.
     idle_timeout : float
         Seconds a keep-alive connection may wait for its next request.
     head_timeout : float
@@ -127,6 +139,7 @@ class ConnectionBook:
         self._stalled: set[Bounded] = set()
         self._per_peer: dict[str, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._changed: asyncio.Event | None = None
 
     # ------------------------------------------------------------ membership
 
@@ -137,7 +150,7 @@ class ConnectionBook:
         connection has a call under way.
         """
         peer = connection.peer
-        while self._per_peer.get(peer, 0) >= self.limits.per_peer:
+        while not _is_loopback(peer) and self._per_peer.get(peer, 0) >= self.limits.per_peer:
             if not self._evict(peer):
                 return self._refuse(peer)
         while len(self.open) >= self.limits.max_connections:
@@ -146,6 +159,7 @@ class ConnectionBook:
         self.open.add(connection)
         self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
         self._quiet[connection] = None
+        self._notify()
         return True
 
     def remove(self, connection: Bounded) -> None:
@@ -158,6 +172,7 @@ class ConnectionBook:
         left = self._per_peer.pop(connection.peer, 1) - 1
         if left > 0:
             self._per_peer[connection.peer] = left
+        self._notify()
 
     def quiet(self, connection: Bounded) -> None:
         """The connection has no call under way and nothing to write."""
@@ -167,11 +182,14 @@ class ConnectionBook:
 
     def busy(self, connection: Bounded) -> None:
         """A call started on the connection, or an answer is waiting to go out."""
-        self._quiet.pop(connection, None)
+        if connection in self._quiet:
+            del self._quiet[connection]
+            self._notify()
 
     def stalled(self, connection: Bounded) -> None:
         """The connection's peer stopped reading; keep the total it holds bounded."""
         self._stalled.add(connection)
+        self._notify()
         total = sum(c.unsent() for c in self._stalled)
         while total > self.limits.max_unsent_total and self._stalled:
             worst = max(self._stalled, key=lambda c: c.unsent())
@@ -183,6 +201,32 @@ class ConnectionBook:
     def drained(self, connection: Bounded) -> None:
         """The connection's peer read its answers."""
         self._stalled.discard(connection)
+        self._notify()
+
+    def is_stalled(self, connection: Bounded) -> bool:
+        """Whether the connection's peer has stopped reading its answers."""
+        return connection in self._stalled
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``condition()`` holds, re-checking whenever a connection changes state.
+
+        Raises
+        ------
+        asyncio.TimeoutError
+            If it still does not hold after ``timeout`` seconds.
+        """
+        changed = self._changed = self._changed or asyncio.Event()
+
+        async def check() -> None:
+            while not condition():
+                await changed.wait()
+                changed.clear()
+
+        await within(check(), timeout)
 
     def _evict(self, peer: str | None) -> bool:
         for connection in self._quiet:
@@ -195,6 +239,7 @@ class ConnectionBook:
 
     def _refuse(self, peer: str) -> bool:
         self.refused += 1
+        self._notify()
         if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
             log.warning("refused a connection from %s: every connection is busy "
                         "(%d refused so far)", peer, self.refused)
