@@ -26,6 +26,11 @@ from jupyter_samp.transport.timeouts import within
 log = logging.getLogger("jupyter_samp.xmlrpc")
 
 
+#: Connections accepted in one go before the cap is applied to them; also
+#: what ``accept`` may hold beyond the cap for a moment.
+ACCEPT_BATCH = 32
+
+
 def _is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
@@ -48,7 +53,8 @@ def default_max_connections() -> int:
         soft = 1024
     if soft == getattr(os, "RLIM_INFINITY", -1) or soft < 0:
         soft = 8192
-    return max(16, min(4096, (soft - 64) // 2))
+    # Less room for the accept batch (ACCEPT_BATCH) taken before any is refused.
+    return max(16, min(4096, (soft - 64) // 2 - ACCEPT_BATCH))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
 from jupyter_samp.transport.framing import BodyTooLarge, FramingError, Request, RequestReader
-from jupyter_samp.transport.limits import ConnectionBook, ServerLimits
+from jupyter_samp.transport.limits import ACCEPT_BATCH, ConnectionBook, ServerLimits
 from jupyter_samp.transport.listen import listening_sockets
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
@@ -98,7 +98,9 @@ class RpcServer:
         sockets = listening_sockets(self.addr, port)
         try:
             for sock in sockets:
-                server = await loop.create_server(lambda: _Connection(self), sock=sock)
+                server = await loop.create_server(
+                    lambda: _Connection(self), sock=sock, backlog=ACCEPT_BATCH
+                )
                 self._servers.append(server)
         except BaseException:
             await self.stop()
@@ -214,8 +216,6 @@ class _Connection(asyncio.Protocol):
             self._queue(requests)
         if was_between and self._reader.in_message:
             self._since = asyncio.get_running_loop().time()
-        if self._reader.in_message or self._pipeline:
-            self.book.busy(self)
         # An interim answer belongs to the request being read: only when it is next.
         if self._reader.take_continue() and not self._busy and not self._pipeline:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -230,6 +230,7 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self.book.busy(self)
         self._since = asyncio.get_running_loop().time()
         self._update_reading()
         self.book.stalled(self)
@@ -358,6 +359,7 @@ class _Connection(asyncio.Protocol):
             return
         if inspect.isawaitable(result):
             self._busy = True
+            self.book.busy(self)  # a connection carrying a call is never closed to make room
             self.task = asyncio.get_running_loop().create_task(self._finish(call, result))
         else:
             self._answer_result(call, result)

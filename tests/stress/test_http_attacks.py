@@ -1,0 +1,177 @@
+"""Attacks on the hub's HTTP layer from a local process, against the real hub command.
+
+Each runs ``jupyter-samp hub`` in its own process (so its memory can be
+read), attacks it as the trust issue found, and checks the safe outcome while
+two well-behaved clients keep calling each other (the canary). Figures go to
+``artifacts/stress/`` and into docs/stress.rst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from jupyter_samp.core.xmlrpc import encode_call
+from jupyter_samp.lockfile import read_lockfile
+from jupyter_samp.testing import jupyter_samp_hub, samp_environment
+from jupyter_samp.testing.peers import (
+    RunningHub,
+    _hub_process,
+    jupyter_samp_hub_command,
+    package_env,
+)
+from jupyter_samp.transport.http import HttpPool
+from jupyter_samp.transport.xmlrpc import xmlrpc_call
+
+from .canary import canary_running
+from .report import peak_rss_mb, record, rss_mb
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for memory figures")
+
+
+def _request(url: str, body: bytes) -> bytes:
+    path = "/" + url.split("/", 3)[3]
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode("latin-1") + body
+
+
+async def _raw_socket(url: str, rcvbuf: int | None = None) -> socket.socket:
+    host, port = url.split("/")[2].split(":")
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    return sock
+
+
+async def _send_all(sock: socket.socket, data: bytes, deadline: float) -> int:
+    """Write as much of ``data`` as the hub takes before ``deadline``; return the bytes sent."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(asyncio.TimeoutError, OSError):
+        await asyncio.wait_for(loop.sock_sendall(sock, data), deadline - loop.time())
+        return len(data)
+    return -1  # the hub stopped reading (or closed): the point of the test
+
+
+@contextlib.asynccontextmanager
+async def _hub_with_descriptor_limit(lockfile: Path, home: Path, limit: int) -> AsyncIterator[
+    RunningHub
+]:
+    """``jupyter-samp hub`` started with at most ``limit`` open file descriptors."""
+    command = jupyter_samp_hub_command(lockfile)
+    launcher = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    args = [sys.executable, "-c", launcher, *command]
+    extra = {"PYTHONPATH": package_env(os.environ)["PYTHONPATH"]}
+    async with _hub_process("jupyter-samp hub", args, lockfile, home, 30.0, extra) as hub:
+        yield hub
+
+
+async def test_peer_that_never_reads_cannot_grow_hub_memory(tmp_path: Path) -> None:
+    """4 MiB of metadata, 100 pipelined getMetadata on 4 connections, never read.
+
+    Before the fix the hub queued every answer: 31 MB -> 1.6 GB in 10 s, and
+    other clients stalled for 6.8 s.
+    """
+    with samp_environment(tmp_path) as env:
+        async with jupyter_samp_hub(env.lockfile, home=env.home) as hub:
+            pid = hub.process.pid
+            assert pid is not None
+            info = read_lockfile(env.lockfile)
+            assert info is not None
+            pool = HttpPool()
+            url = info["samp.hub.xmlrpc.url"]
+            reg = await xmlrpc_call(pool, url, "samp.hub.register", [info["samp.secret"]])
+            key, self_id = reg["samp.private-key"], reg["samp.self-id"]
+            fat = {"samp.name": "fat", "x.padding": "p" * (4 << 20)}
+            await xmlrpc_call(pool, url, "samp.hub.declareMetadata", [key, fat], timeout=30)
+            before = rss_mb(pid)
+            call = _request(url, encode_call("samp.hub.getMetadata", [key, self_id]))
+            async with canary_running(env.lockfile) as canary:
+                sockets = [await _raw_socket(url, rcvbuf=4096) for _ in range(4)]
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 6.0
+                await asyncio.gather(*(_send_all(s, call * 100, deadline) for s in sockets))
+                await canary.made(20)
+                during = rss_mb(pid)
+                canary_figures = canary.figures()
+                canary.check()
+            for sock in sockets:
+                sock.close()
+            peak = peak_rss_mb(pid)
+            pool.close()
+    record("attack-unread-answers", {
+        "hub_rss_mb_before": round(before, 1), "hub_rss_mb_during": round(during, 1),
+        "hub_peak_rss_mb": round(peak, 1), **canary_figures,
+    })
+    assert during - before < 64, f"hub memory grew from {before:.1f} to {during:.1f} MiB"
+
+
+async def test_connection_flood_under_a_low_descriptor_limit(tmp_path: Path) -> None:
+    """1,000 idle and slow-head connections at ``nofile`` 256: registered clients are served.
+
+    Before the fix 2,200 idle connections at ``nofile`` 2048 made the hub
+    refuse everyone (``accept`` failing with EMFILE in a loop).
+    """
+    with samp_environment(tmp_path) as env:
+        async with _hub_with_descriptor_limit(env.lockfile, env.home, 256) as hub:
+            url = hub.url
+            async with canary_running(env.lockfile) as canary:
+                started = time.perf_counter()
+                flood: list[socket.socket] = []
+                for n in range(1000):
+                    with contextlib.suppress(OSError):
+                        sock = await _raw_socket(url)
+                        if n % 2:  # half of them start a head and never finish it
+                            sock.send(b"POST /xmlrpc HTTP/1.1\r\nX-Slow: ")
+                        flood.append(sock)
+                flood_seconds = time.perf_counter() - started
+                # A new client can still join and be answered while the flood is open.
+                async with canary_running(env.lockfile) as late:
+                    await late.made(10)
+                late.check(least=10)
+                await canary.made(20)
+                canary_figures = canary.figures()
+                canary.check()
+                for sock in flood:
+                    sock.close()
+            stderr = hub.process.stderr
+    record("attack-connection-flood", {
+        "connections_opened": 1000, "descriptor_limit": 256,
+        "seconds_to_open": round(flood_seconds, 2), **canary_figures,
+    })
+    assert "Too many open files" not in stderr, stderr[-2000:]
+
+
+async def test_slow_heads_do_not_starve_new_clients(tmp_path: Path) -> None:
+    """Hundreds of heads trickling in (slowloris) beyond the cap: new clients join and call."""
+    with samp_environment(tmp_path) as env:
+        async with _hub_with_descriptor_limit(env.lockfile, env.home, 256) as hub:
+            url = hub.url
+            trickling = [await _raw_socket(url) for _ in range(300)]
+            for sock in trickling:
+                with contextlib.suppress(OSError):
+                    sock.send(b"POST /xmlrpc HTTP/1.1\r\nX-Slow: a")
+            async with canary_running(env.lockfile) as canary:
+                for _ in range(20):
+                    for sock in trickling:
+                        with contextlib.suppress(OSError):
+                            sock.send(b"a")
+                    await asyncio.sleep(0.05)  # the attacker's pace, not a synchronisation
+                canary_figures = canary.figures()
+                canary.check()
+            for sock in trickling:
+                sock.close()
+    record("attack-slow-heads", {"connections": 300, "descriptor_limit": 256, **canary_figures})
