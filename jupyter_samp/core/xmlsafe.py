@@ -96,14 +96,15 @@ def parse_error(exc: Exception) -> ProtocolError:
 
     Expat reports bad XML as ``ExpatError``; an encoding declaration it does
     not know comes out as ``LookupError`` (no such codec) or ``ValueError``
-    (a codec that is not single-byte, such as UTF-32). Anything else is
-    reported with its type, so that the caller still gets a ProtocolError.
+    (a codec that is not single-byte, such as UTF-32), or as the warning a
+    codec issues where warnings are errors. Anything else is reported with
+    its type, so that the caller still gets a ProtocolError.
     """
     if isinstance(exc, ProtocolError):
         return exc
     if isinstance(exc, expat.ExpatError):
         return ProtocolError(f"malformed XML: {exc}")
-    if isinstance(exc, (LookupError, ValueError)):
+    if isinstance(exc, (LookupError, ValueError, Warning)):
         return ProtocolError(f"unsupported character encoding in the XML declaration: {exc}")
     return ProtocolError(f"undecodable XML: {type(exc).__name__}: {exc}")
 
