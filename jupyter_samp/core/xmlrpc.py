@@ -5,8 +5,10 @@ the ``<int>`` fault code XML-RPC requires), with CR written as ``&#13;`` so it
 survives XML line-end normalisation. Input is tolerant where other
 implementations are known to stray: bare ``<value>text</value>`` strings, and
 ``<int>``/``<i4>``/``<double>``/``<boolean>`` turned into their SAMP string
-forms. Anything else (``<nil/>``, ``<base64>``, dates, a DOCTYPE, unknown
-elements, malformed XML) raises :class:`~jupyter_samp.errors.ProtocolError`.
+forms. Anything else (``<nil/>``, ``<base64>``, dates, a DOCTYPE or entity,
+unknown elements, malformed XML, an encoding expat cannot read) raises
+:class:`~jupyter_samp.errors.ProtocolError`, and nothing else ever comes out
+of the decoders.
 
 Decoding tries the fast tree walk of :mod:`jupyter_samp.core.xmlrpc_tree`
 first; whatever it does not recognise goes through the strict event decoder
@@ -21,6 +23,7 @@ from xml.parsers import expat
 
 from jupyter_samp.core.values import MAX_DEPTH
 from jupyter_samp.core.xmlrpc_tree import Decoded, decode_tree
+from jupyter_samp.core.xmlsafe import harden, parse_error
 from jupyter_samp.errors import InvalidValueError, ProtocolError
 
 
@@ -237,33 +240,52 @@ def _scalar(tag: str, text: str) -> Any:
         raise ProtocolError(f"bad <{tag}> content {stripped!r}") from exc
 
 
-def _refuse_doctype(*_args: Any) -> None:
-    raise ProtocolError("DOCTYPE declarations are not allowed in XML-RPC")
-
-
 def _decode(body: bytes) -> Decoded:
-    fast = decode_tree(body)
-    if fast is not None:
-        return fast
-    decoder = _decode_events(body)
+    """Decode with the fast path, else the strict decoder.
+
+    Raises
+    ------
+    ProtocolError
+        For every failure, whatever its cause: servers answer a fault for a
+        ProtocolError, and callers of the hub expect only package errors.
+    """
+    try:
+        fast = decode_tree(body)
+        if fast is not None:
+            return fast
+        decoder = _decode_events(body)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # a bug here must still give the peer an answer
+        raise ProtocolError(f"undecodable XML-RPC: {type(exc).__name__}: {exc}") from exc
     return Decoded(decoder.root or "", decoder.method, decoder.values, decoder.is_fault)
 
 
 def _decode_events(body: bytes) -> _Decoder:
-    """The strict decoder: every expat event through :class:`_Decoder`."""
+    """The strict decoder: every expat event through :class:`_Decoder`.
+
+    Raises
+    ------
+    ProtocolError
+        For every failure: bad XML, a DTD or entity (refused by expat's own
+        handlers, see :func:`~jupyter_samp.core.xmlsafe.harden`), an encoding
+        expat cannot read, or content that is not SAMP XML-RPC.
+    """
     decoder = _Decoder()
-    parser = expat.ParserCreate()
+    parser = harden(expat.ParserCreate())
     parser.StartElementHandler = decoder.start
     parser.EndElementHandler = decoder.end
     parser.CharacterDataHandler = decoder.chars
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.EntityDeclHandler = _refuse_doctype
     parser.buffer_text = True
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
         culprit = _culprit(body, parser.ErrorByteIndex)
         raise ProtocolError(f"malformed XML: {exc}{culprit}") from exc
+    except ProtocolError:
+        raise
+    except Exception as exc:  # an unknown encoding: LookupError or ValueError
+        raise parse_error(exc) from exc
     return decoder
 
 

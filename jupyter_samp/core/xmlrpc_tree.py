@@ -5,10 +5,16 @@ most of the cost of decoding a small SAMP message. Here ElementTree's C
 builder makes the tree and a short walk turns it into values. The walk
 knows only the canonical shapes that SAMP software writes (``<string>``,
 ``<struct>``, ``<array>``, bare text); on anything else (a typed scalar, a
-DOCTYPE or comment before the root, an unknown element, malformed XML, deep
+DOCTYPE, an unknown element, malformed XML, an unusual encoding, deep
 nesting) it gives up and returns None, and the strict event decoder in
 :mod:`jupyter_samp.core.xmlrpc` decides, with its exact error messages. The
 two agree on every input the fast path accepts (see the property tests).
+
+ElementTree's C parser cannot be told to refuse entity declarations, and it
+expands internal entities. So a hardened expat parser first reads the
+prolog, up to the root element (:func:`~jupyter_samp.core.xmlsafe.check_prolog`):
+a DTD can appear nowhere else, and a document with one never reaches
+ElementTree.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import xml.etree.ElementTree as ET
 from typing import Any, NamedTuple
 
 from jupyter_samp.core.values import MAX_DEPTH
+from jupyter_samp.core.xmlsafe import check_prolog
+from jupyter_samp.errors import ProtocolError
 
 
 class Decoded(NamedTuple):
@@ -33,11 +41,14 @@ class _Unusual(Exception):
 
 
 def decode_tree(body: bytes) -> Decoded | None:
-    """Decode a canonical XML-RPC call or response, or return None to defer."""
-    start = body.find(b"<method")
-    # A DOCTYPE may only come before the root; anything starting "<!" there
-    # (DOCTYPE, comment) goes to the strict decoder, which refuses DOCTYPEs.
-    if start < 0 or b"<!" in body[:start]:
+    """Decode a canonical XML-RPC call or response, or return None to defer.
+
+    Never raises: whatever goes wrong (a DTD, bad XML, an unknown encoding,
+    anything unusual) returns None, and the strict decoder reports it.
+    """
+    try:
+        check_prolog((body,))
+    except ProtocolError:
         return None
     try:
         root = ET.XML(body)
@@ -45,7 +56,7 @@ def decode_tree(body: bytes) -> Decoded | None:
             return _call(root)
         if root.tag == "methodResponse":
             return _response(root)
-    except (ET.ParseError, _Unusual, RecursionError):
+    except Exception:  # ParseError, _Unusual, codec errors: the strict decoder explains
         return None
     return None
 

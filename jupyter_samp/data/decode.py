@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
+from jupyter_samp.data._prolog import checked_source
 from jupyter_samp.errors import InvalidValueError
 
 
@@ -69,7 +70,8 @@ def read_votable(source: Any, *, table: int | str = 0) -> Any:
     Raises
     ------
     InvalidValueError
-        The document is not a VOTable astropy can parse, or holds no such table.
+        The document is not a VOTable astropy can parse, or holds no such
+        table, or it declares a DTD or entities (refused before any parsing).
     FileNotFoundError
         A path that does not exist.
     """
@@ -77,7 +79,8 @@ def read_votable(source: Any, *, table: int | str = 0) -> Any:
 
     from astropy.io.votable import parse
 
-    opened = _open_source(source)
+    # Before any parsing: astropy would expand entities a DTD declares.
+    opened = checked_source(_open_source(source))
     if table == 0:
         fast = _read_fast(opened)
         if fast is not None:

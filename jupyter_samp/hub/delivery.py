@@ -5,9 +5,11 @@ stuck or dead recipient delays nobody else. At most ``per_address`` requests
 are in flight to one callback address at a time; the rest wait their turn in
 order. Without that limit a message storm opens hundreds of connections at
 once to one application's server (JSAMP runs a thread per request), which
-then answers none of them in time. A delivery that fails is
-reported to the service, which answers the call's sender with an error and
-evicts a recipient that no longer listens at all.
+then answers none of them in time. A delivery that fails, for whatever
+reason (the transport, a fault, an answer that does not decode, a bug here),
+is reported to the service, which answers the call's sender with an error at
+once and evicts a recipient that no longer listens at all. No delivery task
+ever ends with an exception nobody retrieves.
 """
 
 from __future__ import annotations
@@ -76,18 +78,29 @@ class XmlRpcDeliverer:
             await self._post(effect)
 
     async def _post(self, effect: Deliver) -> None:
+        """Deliver one callback; report any failure (never raises, except cancellation)."""
         params = (effect.private_key, *effect.params)
         method = "samp.client." + effect.method
         try:
             await xmlrpc_call(self.pool, effect.callback, method, params, timeout=self.timeout)
         except TransportError as exc:
-            self._on_failure(effect, str(exc), dead=exc.refused)
+            self._report(effect, str(exc), dead=exc.refused)
         except ClientTimeoutError:
-            self._on_failure(effect, f"no answer within {self.timeout:g} s", dead=False)
+            self._report(effect, f"no answer within {self.timeout:g} s", dead=False)
         except HubFault as exc:
-            self._on_failure(effect, f"it answered with a fault: {exc}", dead=False)
+            self._report(effect, f"it answered with a fault: {exc}", dead=False)
         except (ProtocolError, InvalidValueError) as exc:
-            self._on_failure(effect, f"bad answer: {exc}", dead=False)
+            self._report(effect, f"bad answer: {exc}", dead=False)
+        except Exception as exc:  # a bug must still answer the caller, not kill the task
+            log.exception("delivery of %s to %s failed", method, effect.recipient_id)
+            self._report(effect, f"internal error: {type(exc).__name__}: {exc}", dead=False)
+
+    def _report(self, effect: Deliver, reason: str, *, dead: bool) -> None:
+        """Tell the service; a failure there is logged, since nobody else would see it."""
+        try:
+            self._on_failure(effect, reason, dead=dead)
+        except Exception:
+            log.exception("could not report the failed delivery to %s", effect.recipient_id)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for deliveries under way to finish."""

@@ -56,13 +56,19 @@ def test_faults_take_the_fast_path_and_agree() -> None:
     assert _strict(body).is_fault
 
 
-# Documents the fast path does not handle itself: typed scalars, comments,
-# DOCTYPEs, strange elements and bad XML must all reach the strict decoder.
+# Documents the fast path does not handle itself: typed scalars, DOCTYPEs
+# (wherever they hide), strange elements, odd encodings and bad XML must all
+# reach the strict decoder.
 DEFERRED = [
     b"<methodCall><methodName>m</methodName><params><param><value><int>5</int></value>"
     b"</param></params></methodCall>",
-    b"<!-- hi --><methodCall><methodName>m</methodName></methodCall>",
     b"<!DOCTYPE x [<!ENTITY a 'b'>]><methodCall><methodName>&a;</methodName></methodCall>",
+    b"<?x <method?><!DOCTYPE x [<!ENTITY a 'b'>]><methodCall><methodName>&a;</methodName>"
+    b"</methodCall>",
+    b"<!-- <method --><!DOCTYPE x><methodCall><methodName>m</methodName></methodCall>",
+    "<!DOCTYPE x><methodCall><methodName>m</methodName></methodCall>".encode("utf-16"),
+    b"<?xml version='1.0' encoding='x-no-such'?><methodCall><methodName>m</methodName>"
+    b"</methodCall>",
     b"<methodCall><methodName>m</methodName><params><param><value><nil/></value>"
     b"</param></params></methodCall>",
     b"<methodCall><methodName>m</methodName><params><value>x</value></params></methodCall>",
@@ -73,10 +79,20 @@ DEFERRED = [
 ]
 
 
-@pytest.mark.parametrize("body", DEFERRED, ids=lambda b: b[:40].decode())
+@pytest.mark.parametrize("body", DEFERRED, ids=lambda b: repr(b[:40]))
 def test_unusual_documents_are_left_to_the_strict_decoder(body: bytes) -> None:
     """The fast path returns None rather than guessing."""
     assert decode_tree(body) is None
+
+
+def test_comments_and_processing_instructions_before_the_root_agree() -> None:
+    """A prolog without a DTD is read by the fast path, as the strict decoder reads it."""
+    body = (
+        b"<?xml version='1.0'?><!-- hi --><?pi x?>\n"
+        b"<methodCall><methodName>m</methodName></methodCall>"
+    )
+    fast = decode_tree(body)
+    assert fast is not None and fast == _strict(body)
 
 
 def test_deep_nesting_is_left_to_the_strict_decoder() -> None:
