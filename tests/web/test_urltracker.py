@@ -60,3 +60,72 @@ def test_forget_drops_permissions_and_limits_bound_memory() -> None:
     ]
     tracker.forget("c1")
     assert not tracker.is_permitted("c1", "http://x/4")
+
+
+def test_flooding_mentions_never_unblocks() -> None:
+    tracker = UrlTracker(limit=1000, filter_bits=1 << 22)
+    secret = "file:///home/user/.ssh/id_rsa"
+    tracker.outgoing("page", {"home.page": secret})
+    tracker.outgoing("page", [f"http://junk/{n}" for n in range(200_000)])
+    tracker.incoming("page", {"url": secret})  # its own metadata read back, or an echo
+    assert not tracker.is_permitted("page", secret)
+
+
+def test_a_full_allow_list_forgets_never_grants() -> None:
+    tracker = UrlTracker(limit=10)
+    tracker.incoming("page", "file:///data/shown.vot")
+    for n in range(1000):
+        tracker.incoming("page", f"http://x/{n}")
+    assert tracker.allowed_count("page") == 10
+    assert not tracker.is_permitted("page", "file:///data/shown.vot")
+    assert not tracker.is_permitted("page", "file:///etc/passwd")
+
+
+def test_a_saturated_filter_refuses_everything() -> None:
+    tracker = UrlTracker(filter_bits=1 << 10)
+    tracker.incoming("page", "http://example.org/t.vot")
+    assert tracker.is_permitted("page", "http://example.org/t.vot")
+    tracker.outgoing("other", [f"http://junk/{n}" for n in range(1000)])
+    assert not tracker.is_permitted("page", "http://example.org/t.vot")
+
+
+@pytest.mark.parametrize(
+    "mentioned",
+    ["see file:///etc/passwd.", "FILE:///etc/passwd", "file:///etc/%70asswd",
+     "file://localhost/etc/passwd", "file:/etc//passwd", "<a href='file:///etc/passwd'>"],
+)
+def test_mentions_are_recorded_leniently(mentioned: str) -> None:
+    tracker = UrlTracker()
+    tracker.outgoing("page", {"samp.params": {"text": mentioned}})
+    tracker.incoming("page", {"samp.params": {"url": "file:///etc/passwd"}})
+    assert not tracker.is_permitted("page", "file:///etc/passwd")
+
+
+def test_permission_needs_the_exact_url() -> None:
+    tracker = UrlTracker()
+    tracker.incoming("page", "http://example.org/t.vot")
+    assert not tracker.is_permitted("page", "http://EXAMPLE.org/t.vot")
+    assert not tracker.is_permitted("page", "http://example.org/t.vot?x")
+
+
+def test_own_content_is_not_incoming() -> None:
+    from jupyter_samp.core.model import Deliver
+    from jupyter_samp.hub.web.profile import foreign_part, written_by
+
+    meta = {"home.page": "file:///x"}
+    assert foreign_part("c1", "getMetadata", ["key", "c1"], meta) is None
+    assert foreign_part("c1", "getMetadata", ["key", "c2"], meta) == meta
+    assert foreign_part("c1", "getSubscriptions", ["key", "c1"], meta) is None
+    assert foreign_part("c1", "callAndWait", ["key", "c1", {}, "10"], meta) is None
+    subscribed = {"c1": meta, "c2": {}}
+    assert foreign_part("c1", "getSubscribedClients", ["key", "x"], subscribed) == {"c2": {}}
+
+    def effect(params: tuple[object, ...], mtype: str = "table.load.votable") -> Deliver:
+        return Deliver("c1", "web", None, "k", "receiveNotification", params, None, mtype)
+
+    assert written_by("c1", effect(("c1", {})))
+    assert not written_by("c1", effect(("c2", {})))
+    event = {"samp.mtype": "samp.hub.event.metadata",
+             "samp.params": {"id": "c1", "metadata": meta}}
+    assert written_by("c1", effect(("hub", event), "samp.hub.event.metadata"))
+    assert not written_by("c2", effect(("hub", event), "samp.hub.event.metadata"))

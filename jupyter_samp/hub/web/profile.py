@@ -5,7 +5,8 @@ registration needs the user's consent instead of a secret; callbacks are
 collected by long polls (``allowReverseCallbacks``, ``pullCallbacks``)
 instead of being pushed; web clients are *restricted* (the router limits the
 MTypes they may send); and URLs flowing to and from them are tracked so the
-URL translator serves only what others showed them. Web clients that stop
+URL translator serves only what others showed them (a client's own content
+coming back to it, such as its metadata, is never counted as shown). Web clients that stop
 contacting the hub are evicted after ``idle_timeout`` seconds.
 """
 
@@ -160,7 +161,9 @@ class WebProfile:
             return await self._pull(client, params[1], getattr(handler, "gone", None))
         self.tracker.outgoing(client.public_id, params[1:])
         result = await self.service.dispatch(PROFILE, name, params)
-        self.tracker.incoming(client.public_id, result)
+        # only what other applications wrote may become translatable for this client
+        shown = foreign_part(client.public_id, name, params, result)
+        self.tracker.incoming(client.public_id, shown)
         log_traffic(self.service.router, name, params, result)
         return result
 
@@ -233,7 +236,8 @@ class WebProfile:
         if client is None or queue is None:
             self._failed(effect, "it does not accept callbacks")
             return
-        self.tracker.incoming(client.public_id, effect.params)
+        if not written_by(client.public_id, effect):
+            self.tracker.incoming(client.public_id, effect.params)
         if not queue.put(effect):
             self._failed(effect, f"Callback queue is full ({queue.limit} objects)")
 
@@ -301,6 +305,42 @@ class WebProfile:
 
 
 _OWN_METHODS = {"allowReverseCallbacks": "ss", "pullCallbacks": "ss"}
+#: Calls whose result is the metadata or subscriptions of the client named by params[1].
+_ABOUT_CLIENT = ("getMetadata", "getSubscriptions")
+
+
+def foreign_part(own_id: str, name: str, params: list[Any], result: Any) -> Any:
+    """The part of a call's result that other applications wrote (None if none).
+
+    A web client's own metadata and subscriptions, and its own answer to a
+    message it sent itself, come back to it unchanged: the URLs in them are
+    its own, and must not become translatable for it.
+    """
+    target = params[1] if len(params) > 1 else None
+    if name in _ABOUT_CLIENT and target == own_id:
+        return None
+    if name == "callAndWait" and target == own_id:
+        return None
+    if name == "getSubscribedClients" and isinstance(result, dict):
+        return {key: value for key, value in result.items() if key != own_id}
+    return result
+
+
+def written_by(own_id: str, effect: Deliver) -> bool:
+    """True if a callback to web client ``own_id`` carries that client's own content.
+
+    That is a message or response it sent to itself, or a hub event about
+    its own metadata or subscriptions (the hub repeats what the client
+    declared).
+    """
+    params = effect.params
+    if params and params[0] == own_id:  # sender-id or responder-id
+        return True
+    if effect.mtype.startswith("samp.hub.event.") and len(params) >= 2:
+        message = params[-1]
+        inner = message.get("samp.params") if isinstance(message, dict) else None
+        return isinstance(inner, dict) and inner.get("id") == own_id
+    return False
 
 
 def identity_name(params: list[Any]) -> str:
