@@ -47,7 +47,9 @@ class Registry:
         self._new_key = new_key
         self._by_key: dict[str, ClientRecord] = {}
         self._by_id: dict[str, ClientRecord] = {}
-        self._departed: set[str] = set()
+        # Public ids are "c1", "c2", ... and never reused, so whether an id
+        # departed follows from the serial alone: no set of every id that ever
+        # left (which grew by one entry per client for the hub's lifetime).
         self._serial = 0
         self.hub = ClientRecord(hub_id, new_key(), "hub", metadata=dict(hub_metadata))
         self.hub.subscriptions = Subscriptions({mtype: {} for mtype in HUB_SUBSCRIPTIONS})
@@ -63,10 +65,22 @@ class Registry:
         return record
 
     def remove(self, record: ClientRecord) -> None:
-        """Drop a record; its id is remembered so errors can say it departed."""
+        """Drop a record (errors about its id still say that it departed)."""
         self._by_key.pop(record.private_key, None)
         self._by_id.pop(record.public_id, None)
-        self._departed.add(record.public_id)
+
+    def departed(self, public_id: Any) -> bool:
+        """Whether ``public_id`` was given to a client that is no longer registered."""
+        if not isinstance(public_id, str) or public_id in self._by_id:
+            return False
+        digits = public_id[1:]
+        return (
+            public_id.startswith("c")
+            and digits.isascii()
+            and digits.isdigit()
+            and not digits.startswith("0")
+            and int(digits) <= self._serial
+        )
 
     def by_key(self, private_key: Any) -> ClientRecord:
         """Return the caller's record.
@@ -95,7 +109,7 @@ class Registry:
         """
         record = self._by_id.get(public_id) if isinstance(public_id, str) else None
         if record is None:
-            if public_id in self._departed:
+            if self.departed(public_id):
                 raise NoSuchClientError(f"Client {public_id} is no longer registered")
             raise NoSuchClientError(f'No registered client with ID "{public_id}"')
         return record

@@ -246,6 +246,55 @@ def test_metadata_of_unknown_and_departed_clients() -> None:
         router.get_subscriptions(client.key, gone.id)
 
 
+@pytest.mark.parametrize("other", ["c0", "c01", "c3x", "x1", "c", "c\u0663"])
+def test_only_ids_once_given_out_count_as_departed(other: str) -> None:
+    router = make_router()
+    client, gone = join(router), join(router)
+    router.unregister(gone.key)
+    assert router.registry.departed(gone.id)
+    assert not router.registry.departed(client.id)
+    assert not router.registry.departed(router.hub_id)
+    assert not router.registry.departed(other)
+    assert not router.registry.departed(f"c{int(gone.id[1:]) + 1}")  # not given out yet
+    with pytest.raises(NoSuchClientError) as raised:
+        router.get_metadata(client.key, other)
+    assert "no longer registered" not in str(raised.value)
+
+
+def _sizes(*objects: object) -> dict[str, int]:
+    """The length of every container attribute of ``objects``."""
+    return {
+        f"{type(owner).__name__}.{name}": len(value)
+        for owner in objects
+        for name, value in vars(owner).items()
+        if isinstance(value, (dict, list, set, tuple))
+    }
+
+
+def test_joining_and_leaving_leaves_nothing_behind() -> None:
+    # The soak in tests/stress/test_soak.py measures the hub process; this is
+    # the router's share: after thousands of clients came and went (some with
+    # calls in flight, some evicted), no table holds more than at the start.
+    router = make_router(call_timeout=60.0)
+    stay = join(router, subs={"test.echo": {}, **EVENTS})
+    before = _sizes(router, router.registry, router.calls)
+    for index in range(2000):
+        passer = join(router, "passer", subs={"test.echo": {}, **EVENTS})
+        router.call(passer.key, stay.id, f"t{index}", {"samp.mtype": "test.echo"}, now=0.0)
+        if index % 2:
+            router.unregister(passer.key)
+        else:
+            router.evict(passer.id, "gone")
+        router.take_effects()
+    router.expire(1000.0)
+    router.take_effects()
+    after = _sizes(router, router.registry, router.calls)
+    grown = {name: (before[name], size) for name, size in after.items()
+             if size > before[name] and name != "PendingCalls._endings"}
+    assert not grown, grown
+    assert after["PendingCalls._endings"] <= 4096  # bounded on purpose
+
+
 @pytest.mark.parametrize(
     "metadata",
     [
