@@ -13,7 +13,7 @@ from jupyter_samp.errors import (
     SampError,
     TransportError,
 )
-from jupyter_samp.lockfile import DirectoryLock, read_lockfile, write_lockfile
+from jupyter_samp.lockfile import DirectoryLock, FileIdentity, read_lockfile, write_lockfile
 from jupyter_samp.transport.http import HttpPool
 from jupyter_samp.transport.xmlrpc import xmlrpc_call
 
@@ -40,11 +40,13 @@ async def hub_is_alive(url: str, timeout: float = 5.0) -> bool:
     return True
 
 
-async def claim_lockfile(path: Path, record: dict[str, str]) -> None:
-    """Write ``record`` to ``path`` unless a live hub already owns it.
+async def claim_lockfile(path: Path, record: dict[str, str]) -> FileIdentity:
+    """Write ``record`` to ``path`` unless a live hub already owns it; return what was written.
 
     The check and the write happen under a lock on the lockfile's directory,
-    so of two of our hubs starting at once exactly one wins.
+    so of two of our hubs starting at once exactly one wins. A symbolic link
+    at ``path`` is not read (it is no hub's record) and is replaced, never
+    written through.
 
     Raises
     ------
@@ -54,7 +56,7 @@ async def claim_lockfile(path: Path, record: dict[str, str]) -> None:
     lock = DirectoryLock(path.parent)
     await asyncio.get_running_loop().run_in_executor(None, lock.acquire)
     try:
-        existing = read_lockfile(path)
+        existing = read_lockfile(path, follow_symlinks=False)
         url = (existing or {}).get("samp.hub.xmlrpc.url")
         if url and await hub_is_alive(url):
             raise HubAlreadyRunningError(
@@ -63,6 +65,6 @@ async def claim_lockfile(path: Path, record: dict[str, str]) -> None:
             )
         if existing is not None:
             log.warning("taking over the stale lockfile %s (its hub does not answer)", path)
-        write_lockfile(path, record)
+        return write_lockfile(path, record)
     finally:
         lock.release()

@@ -7,6 +7,11 @@ the hub, or would start a second one. The guard checks the record every
 ``interval`` seconds and writes it again when it is missing or no longer
 parses; if another live hub's record has replaced it, that hub is left alone
 and the situation is logged.
+
+The guard never follows a symbolic link: a link at the path is not our
+record, so it is replaced (by renaming a new file over it, which replaces
+the link and leaves its target alone). It keeps :attr:`LockfileGuard.identity`
+up to date, so the hub removes on exit only the file it last wrote.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 from pathlib import Path
 
 from jupyter_samp.hub.periodic import Periodic
-from jupyter_samp.lockfile import read_lockfile, write_lockfile
+from jupyter_samp.lockfile import FileIdentity, read_own_lockfile, write_lockfile
 
 log = logging.getLogger("jupyter_samp.hub")
 
@@ -31,13 +36,20 @@ class LockfileGuard(Periodic):
         What the hub wrote there (its ``samp.secret`` identifies it).
     interval : float
         Seconds between checks.
+    identity : FileIdentity, optional
+        The file the hub wrote at ``path``.
     """
 
-    def __init__(self, path: Path, record: dict[str, str], interval: float = 2.0) -> None:
+    def __init__(
+        self, path: Path, record: dict[str, str], interval: float = 2.0,
+        identity: FileIdentity | None = None,
+    ) -> None:
         super().__init__(interval)
         self.path = Path(path)
         self.record = dict(record)
         self.rewrites = 0
+        #: The regular file at ``path`` that holds our record, as last seen or written.
+        self.identity = identity
 
     async def tick(self) -> None:
         """One round: check (and repair) the lockfile."""
@@ -55,15 +67,17 @@ class LockfileGuard(Periodic):
             ``"ok"``, ``"rewritten"`` (it was missing or corrupted) or
             ``"replaced"`` (another hub's record is there; left alone).
         """
-        current = read_lockfile(self.path)
-        secret = (current or {}).get("samp.secret")
+        found = read_own_lockfile(self.path)  # a link or a FIFO reads as missing
+        current, identity = found if found is not None else ({}, None)
+        secret = current.get("samp.secret")
         if secret == self.record["samp.secret"]:
-            if all(current.get(k) == v for k, v in self.record.items()):  # type: ignore[union-attr]
+            if all(current.get(k) == v for k, v in self.record.items()):
+                self.identity = identity  # ours, even if an editor saved a copy
                 return "ok"
-        elif secret and (current or {}).get("samp.hub.xmlrpc.url"):
+        elif secret and current.get("samp.hub.xmlrpc.url"):
             log.error("the lockfile %s now names another hub; leaving it alone", self.path)
             return "replaced"
         log.warning("the lockfile %s was missing or corrupted: writing it again", self.path)
-        write_lockfile(self.path, self.record)
+        self.identity = write_lockfile(self.path, self.record)
         self.rewrites += 1
         return "rewritten"

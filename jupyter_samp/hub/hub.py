@@ -27,6 +27,7 @@ from jupyter_samp.hub.web import DEFAULT_WEB_PORT, Consent, WebProfileServer
 from jupyter_samp.hub.web.translator import DEFAULT_MAX_SIZE as TRANSLATOR_MAX_SIZE
 from jupyter_samp.hub.web.translator import DEFAULT_TIME_LIMIT as TRANSLATOR_TIME_LIMIT
 from jupyter_samp.lockfile import (
+    FileIdentity,
     default_lockfile_path,
     hub_env_value,
     lockfile_url,
@@ -171,6 +172,7 @@ class Hub:
         self._stopped = asyncio.Event()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._running = False
+        self._lockfile_identity: FileIdentity | None = None
 
     # ------------------------------------------------------------ life cycle
 
@@ -202,7 +204,7 @@ class Hub:
         try:
             path = self._choose_lockfile()  # first: multiple mode puts its id in the record
             self._record_written = self._record()
-            await claim_lockfile(path, self._record_written)
+            self._lockfile_identity = await claim_lockfile(path, self._record_written)
         except BaseException:
             await self._stop_web()
             await self._close_server()
@@ -223,7 +225,9 @@ class Hub:
             lambda public_id, reason: service.run(lambda r: r.evict(public_id, reason)),
             interval=self.liveness_interval,
         )
-        self._guard = LockfileGuard(self.lockfile, self._record_written, self.guard_interval)
+        self._guard = LockfileGuard(
+            self.lockfile, self._record_written, self.guard_interval, self._lockfile_identity
+        )
         self._probe.start()
         self._guard.start()
 
@@ -284,7 +288,9 @@ class Hub:
             path, self._multiple_id = make_multiple_hub_path()
         elif path is None:
             path = url_to_path(lockfile_url()) or default_lockfile_path()
-        self.lockfile = path.resolve()
+        # the directory may be a link (a home elsewhere), the lockfile's own name
+        # never is followed: a link planted there would have its target replaced
+        self.lockfile = path.parent.resolve() / path.name
         return self.lockfile
 
     def _record(self) -> dict[str, str]:
@@ -305,7 +311,8 @@ class Hub:
     async def stop(self) -> None:
         """Tell every client the hub is shutting down, stop serving, remove the lockfile.
 
-        The lockfile is removed only if it still holds this hub's record.
+        The lockfile is removed only if the path still names, itself (no link
+        followed), the file this hub (or its guard) last wrote.
         Safe to call more than once.
         """
         if not self._running:
@@ -323,7 +330,9 @@ class Hub:
         await self._stop_web()
         await self._close_server()
         self._standard.deliverer.close()
-        if self.lockfile is not None and remove_if_ours(self.lockfile, self._secret):
+        guard = getattr(self, "_guard", None)
+        identity = guard.identity if guard is not None else self._lockfile_identity
+        if self.lockfile is not None and remove_if_ours(self.lockfile, self._secret, identity):
             log.info("removed lockfile %s", self.lockfile)
         log.info("hub stopped")
         self._stopped.set()
