@@ -177,7 +177,12 @@ class WebProfileServer:
             sockets.append(bind_loopback(socket.AF_INET6, self.port))
         except OSError as exc:
             log.debug("Web Profile not on [::1]:%d: %s", self.port, exc)
-        self._server = HTTPServer(self._application(), max_body_size=self.max_body * 2 + (1 << 20))
+        # tornado uses idle_connection_timeout as the deadline for a request's
+        # head too, so a page's idle or trickling connections are closed.
+        self._server = HTTPServer(
+            self._application(), max_body_size=self.max_body * 2 + (1 << 20),
+            idle_connection_timeout=60.0, body_timeout=60.0,
+        )
         self._server.add_sockets(sockets)
         self.profile.base_url = f"http://127.0.0.1:{self.port}"
         log.info("Web Profile listening at %s", self.url)
