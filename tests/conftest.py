@@ -11,6 +11,7 @@ installs them all.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +25,30 @@ from jupyter_samp.testing import (
     find_jsamp_jar,
     samp_environment,
 )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what importing the tests created, so the collections below stay cheap.
+
+    A full collection walks every object the imports made (pandas, astropy,
+    hypothesis...): about 64 ms each, which made the suite 70 % slower.
+    Frozen, they are skipped, and a collection takes about 4 ms.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect garbage after each test, so an object it left unclosed is reported there.
+
+    A transport or socket garbage-collected unclosed raises a ResourceWarning
+    (an error here) from its finaliser; without this it would be reported in
+    whichever later test the collector happened to run. Run with
+    ``PYTHONTRACEMALLOC=15`` to see where the object was allocated.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
