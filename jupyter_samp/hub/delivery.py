@@ -53,6 +53,7 @@ class XmlRpcDeliverer:
         self.timeout = timeout
         self.per_address = per_address
         self._limits: dict[str, asyncio.Semaphore] = {}
+        self._in_flight: dict[str, int] = {}
         self._on_failure = on_failure
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -74,8 +75,19 @@ class XmlRpcDeliverer:
         return limit
 
     async def _send(self, effect: Deliver) -> None:
-        async with self._limit(effect.callback):
-            await self._post(effect)
+        address = urlsplit(effect.callback).netloc
+        self._in_flight[address] = self._in_flight.get(address, 0) + 1
+        try:
+            async with self._limit(effect.callback):
+                await self._post(effect)
+        finally:
+            # Every client has a callback address of its own: drop its
+            # semaphore with its last delivery, or one stays per client ever seen.
+            left = self._in_flight.pop(address) - 1
+            if left:
+                self._in_flight[address] = left
+            else:
+                self._limits.pop(address, None)
 
     async def _post(self, effect: Deliver) -> None:
         """Deliver one callback; report any failure (never raises, except cancellation)."""

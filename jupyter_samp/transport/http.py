@@ -10,6 +10,7 @@ answer (HTTP/1.0, ``Connection: close``) and chunked answers work too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -115,7 +116,10 @@ class HttpPool:
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
+            connection.on_lost = None
             if connection.reusable:
+                if not idle:
+                    del self._idle[key]
                 return connection
         # Peers come and go (every client has its own callback address):
         # an empty list would stay behind for each.
@@ -123,11 +127,23 @@ class HttpPool:
         return None
 
     def _release(self, target: _Target, connection: _Connection) -> None:
-        idle = self._idle.setdefault((target.host, target.port), [])
+        key = (target.host, target.port)
+        idle = self._idle.setdefault(key, [])
         if len(idle) >= self.max_idle or connection.generation != self._generation:
             connection.abort()
+            if not idle:
+                del self._idle[key]
         else:
             idle.append(connection)
+            # A peer that closes an idle connection (or goes away) takes it out of the pool.
+            connection.on_lost = lambda: self._forget_idle(key, connection)
+
+    def _forget_idle(self, key: tuple[str, int], connection: _Connection) -> None:
+        idle = self._idle.get(key)
+        if idle is not None and connection in idle:
+            idle.remove(connection)
+            if not idle:
+                del self._idle[key]
 
     def _target(self, url: str) -> _Target:
         target = self._targets.get(url)
@@ -166,6 +182,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reusable = False
         self.generation = 0
+        self.on_lost: Callable[[], None] | None = None  # set while pooled idle
         self._reader = ResponseReader(MAX_RESPONSE_BYTES)
         self._waiter: asyncio.Future[HttpResponse] | None = None
         self._started = False
@@ -212,6 +229,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.reusable = False
+        if self.on_lost is not None:
+            on_lost, self.on_lost = self.on_lost, None
+            on_lost()
         if self._waiter is None or self._waiter.done():
             return
         answer = self._reader.finish()

@@ -42,12 +42,6 @@ async def _round(lockfile: Path) -> None:
     await asyncio.gather(*(worker(index) for index in range(WORKERS)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="per-callback-address state in hub/delivery.py (XmlRpcDeliverer._limits) and "
-    "transport/http.py (HttpPool._idle, HttpPool._targets) is never dropped when a "
-    "client leaves; see docs/stress.rst. Remove this mark when they are fixed.",
-)
 async def test_join_leave_memory_is_flat(tmp_path: Path) -> None:
     per_round = WORKERS * PER_ROUND
     with samp_environment(tmp_path) as env:
