@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 python3 -m pip install -q --disable-pip-version-check -e ".[lab]"
-browser=()
-[ -n "${DISPLAY:-}" ] || browser=(--no-browser)
-exec python3 -m jupyterlab "${browser[@]}" --ServerApp.ip=127.0.0.1 notebooks/quickstart.ipynb "$@"
+options=(--ServerApp.ip=127.0.0.1)
+[ -n "${DISPLAY:-}" ] || options+=(--no-browser)
+# These machines (and CI) run as root; JupyterLab refuses root unless told.
+[ "$(id -u)" -ne 0 ] || options+=(--allow-root)
+exec python3 -m jupyterlab "${options[@]}" notebooks/quickstart.ipynb "$@"
