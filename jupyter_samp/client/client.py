@@ -33,6 +33,11 @@ from jupyter_samp.lockfile import lockfile_url, url_to_path
 
 log = logging.getLogger("jupyter_samp.client")
 
+#: Clients described at once when learning who is connected: each description
+#: is two calls, and a hub with many clients must not see one connection per
+#: client from every client that joins.
+_DESCRIBE_AT_ONCE = 4
+
 _EVENTS = (
     "samp.hub.event.register",
     "samp.hub.event.unregister",
@@ -247,8 +252,14 @@ class Client(SendingMixin):
         ids = await self._proxy.call("getRegisteredClients")
         if only_new:
             ids = [client_id for client_id in ids if client_id not in self.tracker.clients]
+        slots = asyncio.Semaphore(_DESCRIBE_AT_ONCE)
+
+        async def describe(client_id: str) -> tuple[Any, Any]:
+            async with slots:
+                return await self._describe(client_id)
+
         answers = await asyncio.gather(
-            *(self._describe(client_id) for client_id in ids), return_exceptions=True
+            *(describe(client_id) for client_id in ids), return_exceptions=True
         )
         for client_id, answer in zip(ids, answers, strict=True):
             if not isinstance(answer, BaseException):

@@ -178,3 +178,26 @@ async def test_client_waits_for_a_new_hub_after_a_shutdown(
                 await client.close()
                 stuck.private_key = None
                 await stuck.close()
+
+
+async def test_joining_a_crowded_hub_opens_few_connections(hub: Hub) -> None:
+    """A newcomer learns of 40 clients without a connection to the hub for each."""
+    crowd = await asyncio.gather(*(connect(f"crowd-{i}", hub=hub.lockfile) for i in range(40)))
+    try:
+        assert hub._server is not None
+        book = hub._server.book
+        admitted = 0
+        admit = book.admit
+
+        def counting_admit(connection: object) -> bool:
+            nonlocal admitted
+            admitted += 1
+            return admit(connection)  # type: ignore[arg-type]
+
+        book.admit = counting_admit  # type: ignore[method-assign]
+        async with connect("newcomer", hub=hub.lockfile) as newcomer:
+            assert len(newcomer.clients) >= 40
+        # Two calls per client known, a few at a time, on reused connections.
+        assert admitted <= 8, admitted
+    finally:
+        await asyncio.gather(*(client.close() for client in crowd))
