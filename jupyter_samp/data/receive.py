@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,11 @@ TABLE_MTYPES = {"table.load.votable": "votable", "table.load.fits": "fits"}
 IMAGE_MTYPE = "image.load.fits"
 SELECT_MTYPE = "table.select.rowList"
 HIGHLIGHT_MTYPE = "table.highlight.row"
+
+#: The bridges receiving through each client (see ReceivingMixin).
+_receivers: weakref.WeakKeyDictionary[Client, weakref.WeakSet[ReceivingMixin]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,13 @@ def _samp_int(value: Any, what: str) -> int:
 
 
 class ReceivingMixin:
-    """Receiving for :class:`~jupyter_samp.data.bridge.DataBridge`."""
+    """Receiving for :class:`~jupyter_samp.data.bridge.DataBridge`.
+
+    A client has one handler per mtype, but a program may make several
+    bridges on one client. The bridges of a client know of each other, so a
+    selection reaches the table whichever bridge sent it, and the handlers
+    of a bridge that closes pass to one that stays.
+    """
 
     client: Client
     max_bytes: int
@@ -125,15 +137,40 @@ class ReceivingMixin:
 
     # ------------------------------------------------------------ registration
 
+    def _siblings(self) -> weakref.WeakSet[ReceivingMixin]:
+        """The live bridges of this bridge's client, this one included."""
+        siblings = _receivers.get(self.client)
+        if siblings is None:
+            siblings = _receivers[self.client] = weakref.WeakSet()
+        siblings.add(self)
+        return siblings
+
     def _handle_mtype(self, mtype: str, handler: Callable[[Message], Any]) -> None:
+        self._siblings()
         if mtype not in self._patterns:
             self._patterns.add(mtype)
             self.client.add_handler(mtype, handler)
 
     def _remove_handlers(self) -> None:
-        for mtype in self._patterns:
+        siblings = self._siblings()
+        siblings.discard(self)
+        patterns, self._patterns = self._patterns, set()
+        for mtype in patterns:
             self.client.remove_handler(mtype)
-        self._patterns.clear()
+        for sibling in list(siblings):
+            # A sibling that subscribed too must keep receiving: give it the mtype back.
+            for mtype in patterns & sibling._patterns:
+                sibling._patterns.discard(mtype)
+                sibling._handle_mtype(mtype, sibling._handler_for(mtype))
+
+    def _handler_for(self, mtype: str) -> Callable[[Message], Any]:
+        if mtype in TABLE_MTYPES:
+            return self._on_table_load
+        handlers: dict[str, Callable[[Message], Any]] = {
+            IMAGE_MTYPE: self._on_image_load, SELECT_MTYPE: self._on_select,
+            HIGHLIGHT_MTYPE: self._on_highlight,
+        }
+        return handlers[mtype]
 
     def _listen_for_selections(self) -> None:
         self._handle_mtype(SELECT_MTYPE, self._on_select)
@@ -249,6 +286,9 @@ class ReceivingMixin:
         if table_id is None and url is None:
             raise InvalidValueError("the message names no table (give table-id or url)")
         handle = self.find_table(table_id, url)
+        for sibling in list(self._siblings()):
+            if handle is None and sibling is not self:
+                handle = sibling.find_table(table_id, url)
         if handle is None:
             raise LookupError(f"No table with table-id={table_id} or url={url} is known here")
         return handle

@@ -305,10 +305,13 @@ def _finished(value: T) -> asyncio.Task[T]:
 
 
 def _make_bridge(client: Client) -> Any:
-    """The data bridge for ``client`` (imported here so pandas/astropy load only now)."""
-    from jupyter_samp.data.bridge import DataBridge
+    """The client's one data bridge, shared with the module-level shortcuts.
 
-    return DataBridge(client)
+    Imported here so pandas and astropy load only now.
+    """
+    from jupyter_samp.data.shortcuts import bridge_for
+
+    return bridge_for(client)
 
 
 _session: SampSession | None = None

@@ -336,3 +336,54 @@ def test_selection_and_highlight_of_an_astropy_table() -> None:
     handle.apply_highlight(2)
     assert list(handle.selection["x"]) == [2, 4]
     assert handle.highlighted_row["x"] == 3
+
+
+async def test_selections_reach_tables_of_every_bridge_of_a_client(pair: Pair) -> None:
+    """A second bridge on the sending client must not take selections from the first."""
+    pair.inbox.on_table(lambda item: None)
+    await subscribed(pair, "table.load.votable")
+    first = (await pair.out.send_table(stars())).table
+    second_bridge = DataBridge(pair.sender, timeout=20)
+    try:
+        second = (await second_bridge.send_table(stars().iloc[:2])).table
+        for handle, rows in ((first, ["3"]), (second, ["1"])):
+            await pair.receiver.call("sender", "table.select.rowList",
+                                     {"table-id": handle.table_id, "row-list": rows}, timeout=10)
+        assert list(first.selected_rows) == [3] and list(second.selected_rows) == [1]
+    finally:
+        await second_bridge.close()
+    # The first bridge kept its subscription when the second closed.
+    await pair.receiver.call("sender", "table.select.rowList",
+                             {"table-id": first.table_id, "row-list": ["0"]}, timeout=10)
+    assert list(first.selected_rows) == [0]
+
+
+async def test_notebook_session_and_shortcuts_share_one_bridge(hub: Any) -> None:
+    """``samp.send(df)`` then ``send_table(samp.client, df2)``: selections of both arrive."""
+    from jupyter_samp.data import send_table
+    from jupyter_samp.notebook import session as session_module
+    from jupyter_samp.testing.waiting import wait_until as wait_for
+
+    session_module._session = None
+    session = session_module.connection()
+    try:
+        await session.connect(hub="connect")
+        async with connect("topcat-like", hub=hub.lockfile) as other:
+            other.add_handler("table.load.votable", lambda message: {})
+            await other.flush()
+            assert session.client is not None
+            await wait_for(lambda: bool(session.client.subscribers("table.load.votable")),
+                           session.client)
+            chosen: list[list[int]] = []
+            handle = session.send(stars(), to="topcat-like")
+            await handle.delivery
+            handle.on_select(lambda event: chosen.append(list(event.rows)))
+            await send_table(session.client, stars().iloc[:2], to="topcat-like")
+            sender_id = session.client.self_id
+            await other.call(sender_id, "table.select.rowList",
+                             {"table-id": handle.table_id, "row-list": ["2"]}, timeout=10)
+            assert chosen == [[2]]
+    finally:
+        if session.client is not None:
+            await session.client.close(stop_hub=False)
+        session_module._session = None
