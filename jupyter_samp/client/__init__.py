@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_samp.client.client import Client
-from jupyter_samp.client.messages import Message, Response
 from jupyter_samp.client.sending import BroadcastCall
 from jupyter_samp.client.tracker import ClientEvent, ClientView
+from jupyter_samp.core.message import Message, Response
 
 
 class _Connecting:

@@ -18,10 +18,10 @@ from jupyter_samp.client.callbacks import CallbackServer
 from jupyter_samp.client.embedded import EmbeddedHub
 from jupyter_samp.client.handlers import Handler, HandlerRegistry, run_handler
 from jupyter_samp.client.hubproxy import StandardHubProxy
-from jupyter_samp.client.messages import Message, Response, build_message, error_map, to_samp
 from jupyter_samp.client.sending import SendingMixin
 from jupyter_samp.client.tracker import ClientEvent, ClientTracker, ClientView
 from jupyter_samp.client.watcher import HubWatcher
+from jupyter_samp.core.message import Message, Response, build_message, error_map, to_samp
 from jupyter_samp.errors import (
     ClientTimeoutError,
     HubAlreadyRunningError,

@@ -1,6 +1,6 @@
 """Message handlers: which function answers which MType, and how answers are built.
 
-A handler takes a :class:`~jupyter_samp.client.messages.Message` and may be a
+A handler takes a :class:`~jupyter_samp.core.message.Message` and may be a
 plain function or a coroutine function. For a call, its return value becomes
 ``samp.result`` (a dict, or None for an empty result; a ready-made response
 map or :class:`Response` is sent as it is); an exception becomes a
@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from jupyter_samp.client.messages import Message, Response, error_map, ok_map
+from jupyter_samp.core.message import Message, Response, error_map, ok_map
 from jupyter_samp.core.mtypes import Subscriptions, candidate_patterns, is_pattern
 from jupyter_samp.errors import InvalidValueError
 

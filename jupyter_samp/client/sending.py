@@ -16,8 +16,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from jupyter_samp.client.messages import Response, build_message
 from jupyter_samp.client.tracker import ClientTracker, ClientView
+from jupyter_samp.core.message import Response, build_message
 from jupyter_samp.errors import (
     AmbiguousClientError,
     CallTimeoutError,

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from jupyter_samp.client.client import Client
 from jupyter_samp.client.handlers import Handler
-from jupyter_samp.client.messages import Response
 from jupyter_samp.client.tracker import ClientView
+from jupyter_samp.core.message import Response
 from jupyter_samp.errors import SampError
 
 T = TypeVar("T")

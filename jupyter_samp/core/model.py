@@ -109,13 +109,3 @@ class Forget:
 
 
 Effect = Deliver | Resolve | Forget
-
-
-def error_response(text: str, **extra: str) -> dict[str, Any]:
-    """Build a ``samp.error`` response map with ``samp.errortxt`` = ``text``."""
-    return {"samp.status": "samp.error", "samp.error": {"samp.errortxt": text, **extra}}
-
-
-def ok_response(result: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build a ``samp.ok`` response map."""
-    return {"samp.status": "samp.ok", "samp.result": result or {}}

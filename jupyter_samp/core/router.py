@@ -1,12 +1,22 @@
 """The hub's router: every rule of SAMP messaging, as a sans-IO state machine.
 
-Everything that decides "what does the hub do when..." lives in this module
-and :mod:`jupyter_samp.core.messaging`. The router keeps the registry of
-clients, answers queries at once, and queues *effects* (callbacks to deliver,
-synchronous calls to resolve) that the profile adapters drain with
-:meth:`Router.take_effects` and carry out. It never touches a socket, a
-clock, a thread or a random source: time comes in as ``now`` and private keys
-come from an injected factory.
+Everything that decides "what does the hub do when..." lives in this module,
+as h11 keeps its protocol in one state machine. The router keeps the
+registry of clients (:mod:`.registry`), answers queries at once, and queues
+*effects* (callbacks to deliver, synchronous calls to resolve) that the
+profile adapters drain with :meth:`Router.take_effects` and carry out. It
+never touches a socket, a clock, a thread or a random source: time comes in
+as ``now`` and private keys come from an injected factory.
+
+The messaging rules, in one place:
+
+* a targeted send to a client that is unknown, not callable, not subscribed,
+  or blocked for the sender's profile is a fault; a broadcast skips them;
+* broadcasts never go back to their sender; targeted sends to oneself work;
+* every call is answered exactly once: by the recipient's reply, or by the
+  hub with an error when delivery fails, the recipient leaves, or the call
+  times out;
+* the hub answers the messages it subscribes to itself (:mod:`.hubself`).
 
 Errors are raised as :class:`~jupyter_samp.errors.HubFault` subclasses, which
 the profiles turn into XML-RPC faults.
@@ -18,112 +28,38 @@ from collections.abc import Callable
 from typing import Any
 
 from jupyter_samp.core.calls import PendingCalls
-from jupyter_samp.core.messaging import MessagingRules
+from jupyter_samp.core.hubself import answer_as_hub
+from jupyter_samp.core.message import check_message, check_response, error_map
 from jupyter_samp.core.model import (
+    RECEIVE_CALL,
     RECEIVE_NOTIFICATION,
+    RECEIVE_RESPONSE,
     ClientRecord,
     Deliver,
     Effect,
     Forget,
+    PendingCall,
+    Resolve,
 )
 from jupyter_samp.core.mtypes import Subscriptions, check_mtype
+from jupyter_samp.core.registry import Registry
 from jupyter_samp.core.restrictions import MTypeRestriction
-from jupyter_samp.core.values import validate
+from jupyter_samp.core.values import decode_float, validate
 from jupyter_samp.errors import (
+    BadReplyError,
+    CallTimeoutError,
     InvalidRequestError,
     InvalidValueError,
+    MTypeBlockedError,
     NoSuchClientError,
-    NotRegisteredError,
+    NotCallableError,
+    NotSubscribedError,
 )
 
-HUB_SUBSCRIPTIONS = ("samp.app.ping", "x-samp.query.by-meta", "samp.query.by-meta")
 _URL_KEYS = ("samp.icon.url", "samp.documentation.url")
 
 
-class Registry:
-    """Registered clients by private key and public id, and the hub's own record."""
-
-    def __init__(self, hub_id: str, hub_metadata: dict[str, Any], new_key: Callable[[], str]):
-        self._new_key = new_key
-        self._by_key: dict[str, ClientRecord] = {}
-        self._by_id: dict[str, ClientRecord] = {}
-        # Public ids are "c1", "c2", ... and never reused, so whether an id
-        # departed follows from the serial alone: no set of every id that ever
-        # left (which grew by one entry per client for the hub's lifetime).
-        self._serial = 0
-        self.hub = ClientRecord(hub_id, new_key(), "hub", metadata=dict(hub_metadata))
-        self.hub.subscriptions = Subscriptions({mtype: {} for mtype in HUB_SUBSCRIPTIONS})
-        self.hub.callback = "hub"
-        self._by_id[hub_id] = self.hub
-
-    def add(self, profile: str, restricted: bool) -> ClientRecord:
-        """Create a record with a fresh public id and private key."""
-        self._serial += 1
-        record = ClientRecord(f"c{self._serial}", self._new_key(), profile, restricted)
-        self._by_key[record.private_key] = record
-        self._by_id[record.public_id] = record
-        return record
-
-    def remove(self, record: ClientRecord) -> None:
-        """Drop a record (errors about its id still say that it departed)."""
-        self._by_key.pop(record.private_key, None)
-        self._by_id.pop(record.public_id, None)
-
-    def departed(self, public_id: Any) -> bool:
-        """Whether ``public_id`` was given to a client that is no longer registered."""
-        if not isinstance(public_id, str) or public_id in self._by_id:
-            return False
-        digits = public_id[1:]
-        return (
-            public_id.startswith("c")
-            and digits.isascii()
-            and digits.isdigit()
-            and not digits.startswith("0")
-            and int(digits) <= self._serial
-        )
-
-    def by_key(self, private_key: Any) -> ClientRecord:
-        """Return the caller's record.
-
-        Raises
-        ------
-        NotRegisteredError
-            If the key is not (or no longer) registered.
-        """
-        record = self._by_key.get(private_key) if isinstance(private_key, str) else None
-        if record is None and private_key == self.hub.private_key:
-            record = self.hub  # the hub itself sends (its key never leaves the process)
-        if record is None:
-            raise NotRegisteredError(
-                "Unknown private key: this client is not registered (or was unregistered)"
-            )
-        return record
-
-    def by_id(self, public_id: Any) -> ClientRecord:
-        """Return the record of a public id, hub included.
-
-        Raises
-        ------
-        NoSuchClientError
-            If no client with that id is registered, saying whether it left.
-        """
-        record = self._by_id.get(public_id) if isinstance(public_id, str) else None
-        if record is None:
-            if self.departed(public_id):
-                raise NoSuchClientError(f"Client {public_id} is no longer registered")
-            raise NoSuchClientError(f'No registered client with ID "{public_id}"')
-        return record
-
-    def others(self, caller: ClientRecord) -> list[ClientRecord]:
-        """Every registered record except ``caller`` (hub included)."""
-        return [record for record in self._by_id.values() if record is not caller]
-
-    def clients(self) -> list[ClientRecord]:
-        """Every registered record except the hub's own."""
-        return list(self._by_key.values())
-
-
-class Router(MessagingRules):
+class Router:
     """The hub's state machine (see the module docstring).
 
     Parameters
@@ -314,8 +250,251 @@ class Router(MessagingRules):
         )
 
     def queue(self, effect: Effect) -> None:
-        """Queue an effect (used by the messaging rules)."""
+        """Queue an effect for the adapters."""
         self._effects.append(effect)
+
+    # ------------------------------------------------------------ sending
+
+    def notify(self, private_key: str, recipient_id: str, message: Any) -> None:
+        """Send a notification to one client."""
+        sender = self.registry.by_key(private_key)
+        mtype = check_message(message)
+        recipient = self._target(sender, recipient_id, mtype)
+        self._send_notification(sender, recipient, message)
+
+    def notify_all(self, private_key: str, message: Any) -> list[str]:
+        """Notify every subscribed client but the sender; return their ids."""
+        sender = self.registry.by_key(private_key)
+        mtype = check_message(message)
+        recipients = self._audience(sender, mtype)
+        for recipient in recipients:
+            self._send_notification(sender, recipient, message)
+        return [recipient.public_id for recipient in recipients]
+
+    def call(
+        self, private_key: str, recipient_id: str, msg_tag: Any, message: Any, now: float
+    ) -> str:
+        """Send an asynchronous call to one client; return its msg-id."""
+        sender = self.registry.by_key(private_key)
+        _check_tag(msg_tag)
+        mtype = check_message(message)
+        recipient = self._target(sender, recipient_id, mtype)
+        return self._send_call(sender, recipient, message, mtype, msg_tag, None, now)
+
+    def call_all(self, private_key: str, msg_tag: Any, message: Any, now: float) -> dict[str, str]:
+        """Call every subscribed client but the sender; map each to its msg-id."""
+        sender = self.registry.by_key(private_key)
+        _check_tag(msg_tag)
+        mtype = check_message(message)
+        return {
+            recipient.public_id: self._send_call(
+                sender, recipient, message, mtype, msg_tag, None, now
+            )
+            for recipient in self._audience(sender, mtype)
+        }
+
+    def call_and_wait(
+        self, private_key: str, recipient_id: str, message: Any, timeout: Any, now: float
+    ) -> str:
+        """Start a synchronous call; its outcome comes later as a :class:`Resolve`.
+
+        ``timeout`` is a SAMP number of seconds; zero or negative waits for
+        as long as the hub allows (``max_sync_timeout``).
+        """
+        sender = self.registry.by_key(private_key)
+        seconds = _parse_timeout(timeout)
+        mtype = check_message(message)
+        recipient = self._target(sender, recipient_id, mtype)
+        limit = self.max_sync_timeout if seconds <= 0 else min(seconds, self.max_sync_timeout)
+        return self._send_call(sender, recipient, message, mtype, None, now + limit, now)
+
+    # ------------------------------------------------------------ replies
+
+    def reply(self, private_key: str, msg_id: Any, response: Any) -> None:
+        """Take a recipient's response and route it back to the caller.
+
+        Raises
+        ------
+        BadReplyError
+            For a msg-id that is unknown, already answered, timed out, or
+            was not sent to this client.
+        InvalidValueError
+            For a response map that breaks the SAMP rules.
+        """
+        responder = self.registry.by_key(private_key)
+        check_response(response)
+        call = self.calls.get(msg_id) if isinstance(msg_id, str) else None
+        if call is None:
+            raise BadReplyError(self._why_no_call(msg_id))
+        if call.recipient_id != responder.public_id:
+            raise BadReplyError(f"Message {msg_id} was not sent to {responder.public_id}")
+        self.calls.finish(call.msg_id, "answered")
+        self._answer(call, responder.public_id, response)
+
+    def _why_no_call(self, msg_id: Any) -> str:
+        ending = self.calls.ending(msg_id) if isinstance(msg_id, str) else None
+        if ending == "answered":
+            return f"Response ignored - message {msg_id} has already been answered"
+        if ending is not None:
+            return f"Response ignored - message {msg_id} {ending}"
+        return f"Unknown message ID {msg_id!r}"
+
+    def _answer(self, call: PendingCall, responder_id: str, response: dict[str, Any]) -> None:
+        if call.sync:
+            self.queue(Resolve(call.msg_id, response=response))
+            return
+        if call.sender_gone:
+            return
+        try:
+            sender = self.registry.by_id(call.sender_id)
+        except NoSuchClientError:
+            return
+        if sender.callback is not None:
+            self.queue(_deliver(sender, RECEIVE_RESPONSE, (responder_id, call.tag, response)))
+
+    # ------------------------------------------------------------ failures and time
+
+    def delivery_failed(self, delivery: Deliver, reason: str, *, dead: bool = False) -> None:
+        """Record that a callback could not be delivered.
+
+        A call gets an error response (or its synchronous caller a fault) at
+        once, so no caller waits in vain; a recipient found ``dead`` is evicted.
+        """
+        if delivery.method == RECEIVE_CALL and delivery.msg_id is not None:
+            call = self.calls.finish(delivery.msg_id, "failed")
+            if call is not None:
+                text = f"Delivery of {call.mtype} to {delivery.recipient_id} failed: {reason}"
+                self._fail(call, text, NoSuchClientError if dead else NotCallableError)
+        if dead and delivery.recipient_id in self._registered_ids():
+            self.evict(delivery.recipient_id, f"its callback failed: {reason}")
+
+    def _registered_ids(self) -> set[str]:
+        return {record.public_id for record in self.registry.clients()}
+
+    def next_deadline(self) -> float | None:
+        """Return when :meth:`expire` should next be called, or None."""
+        return self.calls.next_deadline()
+
+    def expire(self, now: float) -> None:
+        """Time out every call whose deadline has passed."""
+        for call in self.calls.pop_expired(now):
+            text = f"No reply from {call.recipient_id} to {call.mtype} in time"
+            if call.sync:
+                text = f"Synchronous call timeout: {text}"
+            self._fail(call, text, CallTimeoutError)
+
+    def _fail(self, call: PendingCall, text: str, fault: type[Exception]) -> None:
+        if call.sync:
+            self.queue(Resolve(call.msg_id, error=fault(text)))
+        else:
+            self._answer(call, call.recipient_id, error_map(text))
+
+    def fail_calls_of(self, record: ClientRecord, reason: str) -> None:
+        """Settle every pending call a departing client was part of."""
+        for call in self.calls.involving(record.public_id):
+            if call.recipient_id == record.public_id:
+                self.calls.finish(call.msg_id, f"failed: {record.public_id} {reason}")
+                text = f"{record.label} {reason} before replying to {call.mtype}"
+                self._fail(call, text, NoSuchClientError)
+            else:
+                call.sender_gone = True
+
+    # ------------------------------------------------------------ helpers
+
+    def _target(self, sender: ClientRecord, recipient_id: Any, mtype: str) -> ClientRecord:
+        recipient = self.registry.by_id(recipient_id)
+        if recipient.callback is None:
+            raise NotCallableError(f"Client {recipient.label} is not callable")
+        annotation = recipient.subscriptions.annotation(mtype)
+        if annotation is None:
+            raise NotSubscribedError(f"Client {recipient.label} is not subscribed to {mtype}")
+        if sender.restricted and not self.restriction.permits(mtype, annotation):
+            raise MTypeBlockedError(f"MType {mtype} blocked from {sender.profile} profile")
+        return recipient
+
+    def _audience(self, sender: ClientRecord, mtype: str) -> list[ClientRecord]:
+        audience = []
+        for recipient in self.registry.others(sender):
+            if recipient.callback is None:
+                continue
+            annotation = recipient.subscriptions.annotation(mtype)
+            if annotation is None:
+                continue
+            if sender.restricted and not self.restriction.permits(mtype, annotation):
+                continue
+            audience.append(recipient)
+        return audience
+
+    def _send_notification(
+        self, sender: ClientRecord, recipient: ClientRecord, message: Any
+    ) -> None:
+        if recipient is self.registry.hub:
+            return
+        params = (sender.public_id, message)
+        self.queue(_deliver(recipient, RECEIVE_NOTIFICATION, params, mtype=message["samp.mtype"]))
+
+    def _send_call(
+        self,
+        sender: ClientRecord,
+        recipient: ClientRecord,
+        message: dict[str, Any],
+        mtype: str,
+        tag: str | None,
+        sync_deadline: float | None,
+        now: float,
+    ) -> str:
+        sync = sync_deadline is not None
+        msg_id = self.calls.new_id(sender.public_id, sync)
+        deadline = sync_deadline
+        if deadline is None and self.call_timeout is not None:
+            deadline = now + self.call_timeout
+        call = PendingCall(
+            msg_id, sender.public_id, recipient.public_id, mtype, tag, sync, deadline
+        )
+        if recipient is self.registry.hub:
+            self.calls.add(call)
+            self.calls.finish(msg_id, "answered")
+            self._answer(call, recipient.public_id, answer_as_hub(self.registry, message))
+            return msg_id
+        self.calls.add(call)
+        params = (sender.public_id, msg_id, message)
+        self.queue(_deliver(recipient, RECEIVE_CALL, params, msg_id=msg_id, mtype=mtype))
+        return msg_id
+
+
+def _deliver(
+    recipient: ClientRecord,
+    method: str,
+    params: tuple[Any, ...],
+    *,
+    msg_id: str | None = None,
+    mtype: str = "",
+) -> Deliver:
+    return Deliver(
+        recipient.public_id,
+        recipient.profile,
+        recipient.callback,
+        recipient.private_key,
+        method,
+        params,
+        msg_id=msg_id,
+        mtype=mtype,
+    )
+
+
+def _check_tag(tag: Any) -> None:
+    if not isinstance(tag, str):
+        raise InvalidValueError(f"msg-tag must be a string, got {type(tag).__name__}")
+    validate(tag, "msg-tag")
+
+
+def _parse_timeout(timeout: Any) -> float:
+    try:
+        return decode_float(timeout)
+    except InvalidValueError:
+        raise InvalidRequestError(
+            f"Bad timeout {timeout!r}: give a number of seconds as a SAMP int"
+        ) from None
 
 
 def _check_map(value: Any, what: str) -> None:

@@ -112,8 +112,15 @@ def encode_int(number: int) -> str:
     return str(number)
 
 
-def decode_int(text: str) -> int:
+def decode_int(text: Any, where: str = "value") -> int:
     """Decode a SAMP int string.
+
+    Parameters
+    ----------
+    text : str
+        The value received.
+    where : str
+        What the value is, for the error message.
 
     Raises
     ------
@@ -121,7 +128,7 @@ def decode_int(text: str) -> int:
         If ``text`` is not an optionally signed run of decimal digits.
     """
     if not isinstance(text, str) or not _INT.match(text):
-        raise InvalidValueError(f"not a SAMP int: {text!r}")
+        raise InvalidValueError(f"{where} is not a SAMP int: {text!r}")
     return int(text)
 
 

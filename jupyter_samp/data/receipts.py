@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_samp.client.messages import Response
+from jupyter_samp.core.message import Response
 from jupyter_samp.errors import SampError
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_samp.client import Client, Message
+from jupyter_samp.core.values import decode_int
 from jupyter_samp.data.fetch import fetch
 from jupyter_samp.data.handles import TableEvent, TableHandle
 from jupyter_samp.errors import InvalidValueError
@@ -99,20 +100,6 @@ def _string(params: dict[str, Any], key: str, required: bool = False) -> str | N
     if not isinstance(value, str):
         raise InvalidValueError(f"parameter {key!r} must be a string")
     return value
-
-
-def _samp_int(value: Any, what: str) -> int:
-    """A SAMP int (decimal digits with an optional sign).
-
-    Raises
-    ------
-    InvalidValueError
-        Anything else.
-    """
-    text = value.strip() if isinstance(value, str) else None
-    if not text or not text.lstrip("+-").isdigit() or text.count("-") + text.count("+") > 1:
-        raise InvalidValueError(f"{what} must be a SAMP int, not {value!r}")
-    return int(text)
 
 
 class ReceivingMixin:
@@ -298,7 +285,7 @@ class ReceivingMixin:
         listed = message.params.get("row-list")
         if not isinstance(listed, list):
             raise InvalidValueError("row-list must be a list of SAMP ints")
-        rows = np.array([_samp_int(v, "each row-list entry") for v in listed], np.int64)
+        rows = np.array([decode_int(v, "each row-list entry") for v in listed], np.int64)
         ignored = handle.apply_selection(rows)
         event = self._event("select", handle, handle.selected_rows, message)
         for callback in handle.callbacks("select"):
@@ -309,7 +296,7 @@ class ReceivingMixin:
 
     async def _on_highlight(self, message: Message) -> dict[str, Any]:
         handle = self._table_for(message)
-        row = _samp_int(message.params.get("row"), "row")
+        row = decode_int(message.params.get("row"), "row")
         if not handle.apply_highlight(row):
             raise InvalidValueError(f"row {row} is outside the table ({handle.nrows} rows)")
         event = self._event("highlight", handle, np.array([row]), message)

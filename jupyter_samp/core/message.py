@@ -1,4 +1,11 @@
-"""Typed messages and responses, and conversion of Python values to SAMP.
+"""SAMP messages and responses on the wire: one definition for hub and client.
+
+A message is a map with ``samp.mtype`` and ``samp.params``; a response a
+map with ``samp.status`` and ``samp.result`` or ``samp.error``. The hub
+checks what clients send strictly (:func:`check_message`,
+:func:`check_response`); a client reads what arrives into :class:`Message`
+and :class:`Response` and builds what it sends with :func:`build_message`,
+:func:`ok_map` and :func:`error_map`.
 
 Users write ``{"ra": 150.0, "dec": 2.5, "select": True}``; SAMP carries only
 strings, lists and maps. :func:`to_samp` converts numbers and booleans with
@@ -15,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_samp.core.mtypes import check_mtype
-from jupyter_samp.core.values import check_string, encode_bool, encode_float
+from jupyter_samp.core.values import check_string, encode_bool, encode_float, validate
 from jupyter_samp.errors import ErrorResponse, InvalidValueError
 
 OK, WARNING, ERROR = "samp.ok", "samp.warning", "samp.error"
@@ -108,12 +115,8 @@ class Message:
         InvalidValueError
             If the map has no valid ``samp.mtype`` or its params are not a map.
         """
-        if not isinstance(message, dict):
-            raise InvalidValueError("message is not a map")
-        mtype = check_mtype(message.get("samp.mtype"))
+        mtype = _check_shape(message)
         params = message.get("samp.params", {})
-        if not isinstance(params, dict):
-            raise InvalidValueError("samp.params is not a map")
         extra = {k: v for k, v in message.items() if k not in ("samp.mtype", "samp.params")}
         return cls(mtype, params, sender_id, msg_id, extra)
 
@@ -210,3 +213,55 @@ def ascii_safe(text: str) -> str:
         ch if ch in "\t\n\r" or 0x20 <= ord(ch) <= 0x7F else ch.encode("unicode_escape").decode()
         for ch in text
     )
+
+
+def check_message(message: Any) -> str:
+    """Validate a message map and return its MType.
+
+    Raises
+    ------
+    InvalidValueError
+        If it is not a map of SAMP values with a valid ``samp.mtype`` and,
+        when present, a map as ``samp.params``.
+    """
+    mtype = _check_shape(message)
+    validate(message, "message")
+    return mtype
+
+
+def _check_shape(message: Any) -> str:
+    """The MType of a map with a valid ``samp.mtype`` and a map (if any) as ``samp.params``."""
+    if not isinstance(message, dict):
+        raise InvalidValueError(f"message must be a map, got {type(message).__name__}")
+    if "samp.mtype" not in message:
+        raise InvalidValueError("Required key samp.mtype not present in message")
+    mtype = check_mtype(message["samp.mtype"])
+    if not isinstance(message.get("samp.params", {}), dict):
+        raise InvalidValueError("samp.params must be a map")
+    return mtype
+
+
+def check_response(response: Any) -> None:
+    """Validate a response map as the standard requires.
+
+    Raises
+    ------
+    InvalidValueError
+        If the status is missing, or result/error do not match it.
+    """
+    if not isinstance(response, dict):
+        raise InvalidValueError(f"response must be a map, got {type(response).__name__}")
+    validate(response, "response")
+    status = response.get("samp.status")
+    if not isinstance(status, str):
+        raise InvalidValueError("Required key samp.status not present in response")
+    has_result = "samp.result" in response
+    has_error = "samp.error" in response
+    if status in ("samp.ok", "samp.warning") and not has_result:
+        raise InvalidValueError(f"samp.status={status} but no samp.result")
+    if not (has_result or has_error):
+        raise InvalidValueError("Neither samp.result nor samp.error keys present in response")
+    if status in ("samp.error", "samp.warning"):
+        error = response.get("samp.error")
+        if not isinstance(error, dict) or "samp.errortxt" not in error:
+            raise InvalidValueError("Required key samp.errortxt not present in samp.error")
