@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
+from jupyter_samp._version import __version__
 from jupyter_samp.client import (
     BroadcastCall,
     Client,

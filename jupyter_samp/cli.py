@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jupyter_samp import __version__
+from jupyter_samp._version import __version__
 from jupyter_samp.hub import command as hub_command
 
 

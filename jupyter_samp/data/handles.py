@@ -15,17 +15,29 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.errors import InvalidValueError
 
-if TYPE_CHECKING:
-    from jupyter_samp.data.bridge import DataBridge
-    from jupyter_samp.data.receipts import Receipt
-
 log = logging.getLogger("jupyter_samp.data")
+
+
+class TableOwner(Protocol):
+    """What a handle needs of the bridge that sent or received its table."""
+
+    async def send_rows(self, table: TableHandle, rows: Any, *, to: Any = None,
+                        timeout: float | None = None) -> Receipt:
+        """Send ``table.select.rowList`` for ``rows`` of ``table``."""
+
+    async def highlight_row(self, table: TableHandle, row: int, *, to: Any = None,
+                            timeout: float | None = None) -> Receipt:
+        """Send ``table.highlight.row`` for one row of ``table``."""
+
+    def forget(self, handle: TableHandle) -> None:
+        """Stop serving the table and tracking its selections."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ class TableHandle:
         url: str,
         name: str | None = None,
         nrows: int | None = None,
-        bridge: DataBridge | None = None,
+        bridge: TableOwner | None = None,
     ) -> None:
         self.data = data
         self.table_id = table_id
@@ -218,7 +230,7 @@ class TableHandle:
         """Send ``table.highlight.row`` for one row position (see :meth:`select`)."""
         return await self._require_bridge().highlight_row(self, row, to=to, timeout=timeout)
 
-    def _require_bridge(self) -> DataBridge:
+    def _require_bridge(self) -> TableOwner:
         if self._bridge is None:
             raise RuntimeError("this table handle is not attached to a data bridge")
         return self._bridge

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from jupyter_samp import __version__
+from jupyter_samp._version import __version__
 from jupyter_samp.core.model import ClientRecord
 from jupyter_samp.core.restrictions import DEFAULT_SAFE_MTYPES, MTypeRestriction
 from jupyter_samp.core.router import Router

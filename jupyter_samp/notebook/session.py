@@ -240,7 +240,7 @@ class SampSession:
 
     async def _ask_consent(self, message: Any) -> dict[str, str]:
         """Show the consent dialog for a web page and wait for the user's answer."""
-        from jupyter_samp.notebook.widgets import ConsentDialog
+        from jupyter_samp.notebook.consent import ConsentDialog
 
         dialog = ConsentDialog(message.params)
         self.consent_dialogs.append(dialog)

@@ -5,7 +5,7 @@ A notebook in JupyterLab starts its own hub with the Web Profile on
 listening on the standard port 21012 and asking the notebook for consent
 with ``x-jupyter-samp.web.consent``. A second browser page, served from
 127.0.0.1, then registers through the Web Profile. The
-:class:`~jupyter_samp.notebook.widgets.ConsentDialog` must appear in the
+:class:`~jupyter_samp.notebook.consent.ConsentDialog` must appear in the
 notebook naming the page: in the output of the cell that connected and in
 the apps panel. Allow must let the page register (the panel then lists it),
 Deny must make its registration fail with the refusal. The panel must show
