@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
-from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
+from jupyter_samp.transport.faults import fault_for, too_large, undecodable
 from jupyter_samp.transport.framing import BodyTooLarge, FramingError, Request, RequestReader
 from jupyter_samp.transport.limits import ACCEPT_BATCH, ConnectionBook, ServerLimits
 from jupyter_samp.transport.listen import listening_sockets
@@ -334,20 +334,15 @@ class _Connection(asyncio.Protocol):
             method = request.method[:20]
             self._error(FramingError(f"method {method} not allowed: SAMP uses POST", 405))
         elif request.too_big:
-            limit = self.server.endpoint.max_body
-            self._fault(10, f"Request body too large: the limit is {limit} bytes")
+            self._fault(*too_large(self.server.endpoint.max_body))
         else:
             self._call(request.body)
 
     def _call(self, body: bytes) -> None:
         try:
             call, params = decode_call(body)
-        except ProtocolError as exc:
-            self._fault(10, f"Malformed XML-RPC request: {exc}")
-            return
-        except Exception as exc:  # the decoder's own bug: still an answer, never silence
-            log.error("XML-RPC decoding failed", exc_info=exc)
-            self._fault(10, f"Malformed XML-RPC request: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # the decoder's own bugs too: still an answer, never silence
+            self._fault(*undecodable(exc))
             return
         self._run(call, params)
 
@@ -387,13 +382,7 @@ class _Connection(asyncio.Protocol):
         self._answer(200, "text/xml", body)
 
     def _answer_error(self, call: str, exc: Exception) -> None:
-        if isinstance(exc, HubFault):
-            self._fault(exc.fault_code, str(exc))
-        elif isinstance(exc, InvalidValueError):
-            self._fault(10, str(exc))
-        else:  # a bug must still produce an answer, not a dead socket
-            log.error("internal error in %s", call, exc_info=exc)
-            self._fault(1, f"Internal error in {call}: {type(exc).__name__}: {exc}")
+        self._fault(*fault_for(exc, call))
 
     def _fault(self, code: int, message: str) -> None:
         log.debug("fault %d: %s", code, message)
@@ -405,7 +394,7 @@ class _Connection(asyncio.Protocol):
         self._pipeline.clear()
         if isinstance(error, BodyTooLarge):
             # An XML-RPC client shows a fault's text; an HTTP error it may not.
-            self._fault(10, f"Request body too large: the limit is {error.limit} bytes")
+            self._fault(*too_large(error.limit))
             return
         log.debug("HTTP %d: %s", error.status, error)
         text = str(error).encode("utf-8", "replace") + b"\n"

@@ -39,7 +39,7 @@ from jupyter_samp.hub.web.translator import (
 )
 from jupyter_samp.transport.listen import listening_sockets
 from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
-from jupyter_samp.transport.server import XmlRpcHandler
+from jupyter_samp.transport.tornado_handler import XmlRpcHandler
 
 log = logging.getLogger("jupyter_samp.hub.web")
 

@@ -16,11 +16,10 @@ from typing import Any, Protocol
 from tornado.web import RequestHandler, stream_request_body
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
-from jupyter_samp.errors import HubFault, InvalidValueError, ProtocolError
+from jupyter_samp.transport.faults import fault_for, too_large, undecodable
 from jupyter_samp.transport.rpcserver import ABOUT_PAGE
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
-
 
 
 class XmlRpcEndpoint(Protocol):
@@ -63,27 +62,19 @@ class XmlRpcHandler(RequestHandler):
     async def post(self) -> None:
         """Decode, dispatch and answer one XML-RPC call."""
         if self._too_big:
-            limit = self.endpoint.max_body
-            self._send_fault(10, f"Request body too large: the limit is {limit} bytes")
+            self._send_fault(*too_large(self.endpoint.max_body))
             return
         try:
             method, params = decode_call(b"".join(self._chunks))
-        except ProtocolError as exc:
-            self._send_fault(10, f"Malformed XML-RPC request: {exc}")
+        except Exception as exc:
+            self._send_fault(*undecodable(exc))
             return
         self._chunks = []
         try:
             result = await self.endpoint.handle_call(method, params, self)
             body = encode_response(result)
-        except HubFault as exc:
-            self._send_fault(exc.fault_code, str(exc))
-            return
-        except InvalidValueError as exc:
-            self._send_fault(10, str(exc))
-            return
-        except Exception as exc:  # a bug must still produce an answer, not a dead socket
-            log.exception("internal error in %s", method)
-            self._send_fault(1, f"Internal error in {method}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # every failure is answered, a bug included
+            self._send_fault(*fault_for(exc, method))
             return
         self._send(body)
 
