@@ -38,7 +38,11 @@ Nothing a peer does grows the server without bound:
   dropped (logged as a warning);
 * :attr:`Resource.transfers` keeps the last :data:`TRANSFER_HISTORY`
   responses; the totals (:attr:`Resource.bytes_sent`,
-  :attr:`Resource.completed`, :attr:`Resource.requests`) count them all.
+  :attr:`Resource.completed`, :attr:`Resource.requests`) count them all;
+* a request with a body is answered ``400`` and its connection closed before
+  the body is read; a connection idle for :data:`IDLE_TIMEOUT` is closed.
+
+The number of connections itself is not capped here.
 """
 
 from __future__ import annotations
@@ -92,6 +96,9 @@ TRANSFER_HISTORY = 100
 #: (and at its end): chunks are small, and a notebook progress bar sends a
 #: message to the browser at each call.
 PROGRESS_STEP = 1 << 20
+#: Seconds a connection may stay open between requests, or take to send a
+#: request head (tornado's default is an hour, which lets idle peers pile up).
+IDLE_TIMEOUT = 60.0
 
 
 @dataclass
@@ -438,7 +445,9 @@ class ResourceServer:
             )
             sockets = listening_sockets(self.addr, self.port)
             self.port = sockets[0].getsockname()[1]
-            self._server = HTTPServer(app)
+            # GET and HEAD carry no body: tornado would otherwise buffer up to
+            # 100 MB of one before the handler runs, on every connection.
+            self._server = HTTPServer(app, max_body_size=0, idle_connection_timeout=IDLE_TIMEOUT)
             self._server.add_sockets(sockets)
         return self
 

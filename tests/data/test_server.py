@@ -407,3 +407,14 @@ def test_default_limits() -> None:
     assert (server.max_downloads, server.max_downloads_per_resource) == (64, 16)
     assert server.stall_timeout == 30.0
     assert ResourceServer(max_downloads=2).max_downloads_per_resource == 1
+
+
+async def test_a_request_body_is_refused_before_it_is_read(server: ResourceServer) -> None:
+    resource = server.publish(b"x", filename="x")
+    stream = IOStream(socket.socket())
+    await stream.connect(("127.0.0.1", server.port))
+    path = "/" + resource.url.split("/", 3)[3]
+    await stream.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n"
+                       .encode())
+    answer = await asyncio.wait_for(stream.read_until_close(), 10)  # closed without the body
+    assert answer.startswith(b"HTTP/1.1 400 ")
