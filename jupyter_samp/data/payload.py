@@ -2,8 +2,8 @@
 
 A :class:`Payload` never holds a whole encoded document unless it was given
 one: the resource server asks it for the bytes from an offset onwards, one
-piece at a time, and each piece is produced only when the previous one has
-gone out on the socket.
+piece at a time, and asks for the next piece only as the end of the previous
+one is being sent.
 
 * :class:`BytesPayload`: bytes already in memory (a FITS file astropy wrote).
 * :class:`FilePayload`: a file on disk, served as it is.
@@ -25,8 +25,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Bytes per piece when slicing in-memory data or reading a file.
+#: Bytes per piece when slicing in-memory data (views of it: nothing is copied).
 BLOCK = 1 << 20
+#: Bytes read from a file at a time. Each read is a new buffer that a download
+#: holds until its peer has taken it, so it is kept small: a peer that stops
+#: reading then costs little (the resource server writes 128 KiB at a time).
+FILE_BLOCK = 256 << 10
+
+#: What :meth:`Payload.open` yields: bytes, or a view of bytes held elsewhere.
+Piece = bytes | memoryview
 
 
 class Payload:
@@ -43,13 +50,13 @@ class Payload:
             size = sum(len(piece) for piece in self.open(0))
         return size
 
-    def open(self, start: int = 0) -> Iterator[bytes]:
+    def open(self, start: int = 0) -> Iterator[Piece]:
         """Iterate over the bytes from offset ``start`` to the end, in pieces."""
         raise NotImplementedError
 
 
 class BytesPayload(Payload):
-    """Bytes held in memory, handed out in :data:`BLOCK`-sized slices."""
+    """Bytes held in memory, handed out as :data:`BLOCK`-sized views (not copies)."""
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
         self.data = memoryview(data).cast("B")
@@ -58,14 +65,17 @@ class BytesPayload(Payload):
         """The size of the data."""
         return len(self.data)
 
-    def open(self, start: int = 0) -> Iterator[bytes]:
-        """Slices of the data from ``start`` (copied one block at a time)."""
+    def open(self, start: int = 0) -> Iterator[Piece]:
+        """Views of the data from ``start``, one block at a time.
+
+        Not copies: a download that stalls holds no more than the data itself.
+        """
         for offset in range(start, len(self.data), BLOCK):
-            yield bytes(self.data[offset : offset + BLOCK])
+            yield self.data[offset : offset + BLOCK]
 
 
 class FilePayload(Payload):
-    """A file served as it is, read one block at a time.
+    """A file served as it is, read :data:`FILE_BLOCK` bytes at a time.
 
     Parameters
     ----------
@@ -88,11 +98,11 @@ class FilePayload(Payload):
         """The current size of the file."""
         return self.path.stat().st_size
 
-    def open(self, start: int = 0) -> Iterator[bytes]:
+    def open(self, start: int = 0) -> Iterator[Piece]:
         """Blocks of the file from ``start``; the file is closed when iteration ends."""
         with self.path.open("rb") as handle:
             handle.seek(start)
-            while block := handle.read(BLOCK):
+            while block := handle.read(FILE_BLOCK):
                 yield block
 
 
@@ -121,7 +131,7 @@ class SegmentPayload(Payload):
         """The sum of the segment sizes."""
         return self._length
 
-    def open(self, start: int = 0) -> Iterator[bytes]:
+    def open(self, start: int = 0) -> Iterator[Piece]:
         """Produce only the segments at or after ``start``, the first one cut to it.
 
         Raises
@@ -172,7 +182,7 @@ class StreamPayload(Payload):
             self._length = sum(len(piece) for piece in self.factory())
         return self._length
 
-    def open(self, start: int = 0) -> Iterator[bytes]:
+    def open(self, start: int = 0) -> Iterator[Piece]:
         """Generate from the beginning, skipping the bytes before ``start``."""
         skipped = 0
         for piece in self.factory():

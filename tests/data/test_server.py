@@ -1,12 +1,16 @@
-"""The resource server: tokens, 404/410, HEAD, Range, streaming, progress."""
+"""The resource server: tokens, 404/410, HEAD, Range, streaming, progress, limits."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import socket
+import threading
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,8 +18,14 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.iostream import IOStream
 
-from jupyter_samp.data.payload import StreamPayload
-from jupyter_samp.data.server import ResourceServer
+from jupyter_samp.data.payload import BLOCK, FILE_BLOCK, StreamPayload
+from jupyter_samp.data.server import (
+    CHUNK,
+    RETRY_AFTER,
+    TRANSFER_HISTORY,
+    Resource,
+    ResourceServer,
+)
 from jupyter_samp.data.votable import plan_votable
 from jupyter_samp.errors import InvalidValueError
 
@@ -38,6 +48,30 @@ async def fetch(url: str, method: str = "GET", **headers: str) -> HTTPResponse:
 
 def table(rows: int) -> pd.DataFrame:
     return pd.DataFrame({"x": np.arange(rows, dtype=float), "n": np.arange(rows)})
+
+
+async def stalled_get(server: ResourceServer, resource: Resource) -> tuple[socket.socket, bytes]:
+    """GET ``resource`` with a 4 KiB receive buffer and read no more than the response head.
+
+    Returns the socket (the caller closes it) and what was read.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", server.port))
+        path = "/" + resource.url.split("/", 3)[3]
+        await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            piece = await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)
+            assert piece, "the server closed the connection"
+            head += piece
+    except BaseException:
+        sock.close()
+        raise
+    return sock, head
 
 
 async def test_get_serves_bytes_with_type_and_length(server: ResourceServer) -> None:
@@ -170,6 +204,22 @@ async def test_progress_and_per_consumer_counts(server: ResourceServer) -> None:
     assert len(resource.consumers) == 2
     assert all(count == total for count in resource.consumers.values())
     assert resource.bytes_sent == 2 * total and resource.completed == 2
+    assert resource.requests == {"GET": 2}
+
+
+async def test_bytes_and_file_ranges_across_pieces_and_chunks(
+    server: ResourceServer, tmp_path: Path
+) -> None:
+    data = bytes(range(256)) * ((3 * BLOCK) // 256) + b"tail!"
+    path = tmp_path / "d.bin"
+    path.write_bytes(data)
+    for resource in (server.publish(data, filename="d.bin"), server.publish(path, filename="f")):
+        assert (await fetch(resource.url)).body == data
+        for first, last in [(BLOCK - 5, BLOCK + CHUNK + 5), (CHUNK - 1, CHUNK),
+                            (FILE_BLOCK - 1, 2 * FILE_BLOCK), (len(data) - 3, len(data) - 1),
+                            (0, 0)]:
+            response = await fetch(resource.url, Range=f"bytes={first}-{last}")
+            assert response.code == 206 and response.body == data[first : last + 1], (first, last)
 
 
 async def test_streaming_a_large_table_keeps_memory_bounded(server: ResourceServer) -> None:
@@ -228,3 +278,143 @@ async def test_close_withdraws_everything() -> None:
     assert resource.withdrawn and not server.running
     with pytest.raises(RuntimeError):
         _ = server.base_url
+
+
+@pytest.mark.parametrize("options", [
+    {"max_downloads": 0}, {"max_downloads": True}, {"max_downloads": 2.5},
+    {"max_downloads_per_resource": -1}, {"stall_timeout": 0}, {"stall_timeout": float("nan")},
+    {"stall_timeout": "30"},
+])
+def test_limits_must_be_positive(options: dict[str, Any]) -> None:
+    with pytest.raises(InvalidValueError):
+        ResourceServer(**options)
+
+
+async def test_downloads_beyond_the_caps_get_503_with_retry_after() -> None:
+    async with ResourceServer(max_downloads=2, max_downloads_per_resource=1) as server:
+        first = server.publish(bytes(16 << 20), filename="first.bin")
+        second = server.publish(bytes(16 << 20), filename="second.bin")
+        small = server.publish(b"small", filename="small.txt")
+        stalled = []
+        try:
+            sock, head = await stalled_get(server, first)
+            stalled.append(sock)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            again = await fetch(first.url)  # the resource's own cap
+            assert again.code == 503 and again.headers["Retry-After"] == str(RETRY_AFTER)
+            assert again.headers["Content-Type"] == "text/plain; charset=utf-8"
+            assert b"1 downloads of this resource are in progress" in again.body
+            assert (await fetch(first.url, "HEAD")).code == 200  # HEADs are not downloads
+            sock, head = await stalled_get(server, second)
+            stalled.append(sock)
+            assert server.downloads == 2
+            busy = await fetch(small.url)  # the server's cap
+            assert busy.code == 503 and busy.headers["Retry-After"] == str(RETRY_AFTER)
+            assert busy.body.startswith(b"503 Service Unavailable: 2 downloads are in progress")
+            sock, head = await stalled_get(server, small)
+            stalled.append(sock)
+            assert head.startswith(b"HTTP/1.1 503 ")
+            loop = asyncio.get_running_loop()
+            while await asyncio.wait_for(loop.sock_recv(sock, 4096), 10):
+                pass  # the server closes a refused connection after the answer
+        finally:
+            for sock in stalled:
+                sock.close()
+        assert first.requests == {"GET": 1, "HEAD": 1}  # refusals are not responses served
+
+
+async def test_a_download_whose_peer_stops_reading_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with ResourceServer(max_downloads=1, stall_timeout=0.5) as server:
+        big = server.publish(bytes(64 << 20), filename="big.bin")
+        ended = asyncio.Event()
+
+        def on_progress(resource: Resource, sent: int, total: int | None) -> None:
+            if resource.transfers[-1].finished is not None:
+                ended.set()
+
+        big.observe(on_progress)
+        sock, _ = await stalled_get(server, big)
+        try:
+            with caplog.at_level(logging.WARNING, "jupyter_samp.data"):
+                await asyncio.wait_for(ended.wait(), 30)
+        finally:
+            sock.close()
+        assert not big.transfers[-1].complete
+        assert "dropped the download of big.bin by 127.0.0.1:" in caplog.text
+        assert "it took no data for 0.5 s" in caplog.text
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        # Its place is free again (max_downloads=1).
+        assert (await fetch(big.url, Range="bytes=0-9")).code == 206
+
+
+async def test_close_waits_for_stalled_downloads_to_end(caplog: pytest.LogCaptureFixture) -> None:
+    server = ResourceServer().start()
+    big = server.publish(bytes(64 << 20), filename="big.bin")
+    sock, _ = await stalled_get(server, big)
+    try:
+        await asyncio.wait_for(server.close(), 10)
+    finally:
+        sock.close()
+    assert server.downloads == 0 and big.transfers[-1].finished is not None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_concurrent_heads_share_one_measurement(server: ResourceServer) -> None:
+    """HEADs of a document of unknown size generate it once, not once each."""
+    calls = 0
+    release = threading.Event()
+
+    def produce() -> Iterator[bytes]:
+        nonlocal calls
+        calls += 1
+        assert release.wait(10), "the measurement was not released"
+        yield b"abc"
+        yield b"defg"
+
+    resource = server.publish(StreamPayload(produce), filename="s.txt")
+    measure, waiting = resource._measure, 0
+
+    async def counted() -> int:
+        nonlocal waiting
+        waiting += 1
+        if waiting == 5:  # every request is waiting for the size: let it be computed
+            release.set()
+        return await measure()
+
+    resource._measure = counted  # type: ignore[method-assign]
+    heads = await asyncio.gather(*(fetch(resource.url, "HEAD") for _ in range(5)))
+    assert [h.headers["Content-Length"] for h in heads] == ["7"] * 5
+    assert calls == 1 and resource.requests == {"HEAD": 5}
+
+
+async def test_transfers_keep_the_last_responses_and_count_them_all(
+    server: ResourceServer,
+) -> None:
+    resource = server.publish(b"0123456789", filename="d.bin")
+    for _ in range(TRANSFER_HISTORY + 5):
+        assert (await fetch(resource.url, "HEAD")).code == 200
+    assert (await fetch(resource.url)).body == b"0123456789"
+    assert len(resource.transfers) == TRANSFER_HISTORY
+    assert resource.transfers[-1].method == "GET" and resource.transfers[-1].complete
+    assert resource.requests == {"HEAD": TRANSFER_HISTORY + 5, "GET": 1}
+    assert resource.bytes_sent == 10 and resource.completed == 1
+
+
+def test_default_limits() -> None:
+    server = ResourceServer()
+    assert (server.max_downloads, server.max_downloads_per_resource) == (64, 16)
+    assert server.stall_timeout == 30.0
+    assert ResourceServer(max_downloads=2).max_downloads_per_resource == 1
+
+
+async def test_a_request_body_is_refused_before_it_is_read(server: ResourceServer) -> None:
+    resource = server.publish(b"x", filename="x")
+    stream = IOStream(socket.socket())
+    await stream.connect(("127.0.0.1", server.port))
+    path = "/" + resource.url.split("/", 3)[3]
+    await stream.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n"
+                       .encode())
+    answer = await asyncio.wait_for(stream.read_until_close(), 10)  # closed without the body
+    assert answer.startswith(b"HTTP/1.1 400 ")
