@@ -17,9 +17,12 @@ split by whose fault it is, so callers can catch exactly what they can handle::
     ├── ClientTimeoutError (also TimeoutError) a wait on our side expired
     ├── ErrorResponse                          the recipient answered samp.error
     ├── HubUnavailableError (also ConnectionError)  no hub, or the hub went away
+    │   └── NotConnectedError                  the notebook is not connected yet
     ├── TransportError (also ConnectionError)  an HTTP exchange failed (refused, reset)
     ├── HubAlreadyRunningError                 a live hub owns the lockfile
     ├── AmbiguousClientError (also LookupError) a friendly name matched several apps
+    ├── DeliveryError                          a table or image failed for some recipients
+    ├── FetchError                             a received URL could not be fetched
     └── ProtocolError                          malformed XML-RPC or HTTP on the wire
 
 Faults travel between our hub and our client as XML-RPC faults whose
@@ -31,6 +34,33 @@ hubs arrive with their own codes and become a plain :class:`HubFault`.
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = [
+    "FAULT_CODES",
+    "AmbiguousClientError",
+    "BadReplyError",
+    "CallTimeoutError",
+    "ClientTimeoutError",
+    "DeliveryError",
+    "ErrorResponse",
+    "FetchError",
+    "HubAlreadyRunningError",
+    "HubFault",
+    "HubUnavailableError",
+    "InvalidRequestError",
+    "InvalidValueError",
+    "MTypeBlockedError",
+    "NoSuchClientError",
+    "NotCallableError",
+    "NotConnectedError",
+    "NotRegisteredError",
+    "NotSubscribedError",
+    "ProtocolError",
+    "RegistrationRefusedError",
+    "SampError",
+    "TransportError",
+    "fault_from_code",
+]
 
 
 class SampError(Exception):
@@ -162,6 +192,28 @@ class ErrorResponse(SampError):
         self.errortxt = str(error.get("samp.errortxt", "no samp.errortxt given"))
         who = f"{responder} answered" if responder else "answered"
         super().__init__(f"{who} samp.error: {self.errortxt}")
+
+
+class NotConnectedError(HubUnavailableError):
+    """The notebook has no SAMP connection yet."""
+
+
+class DeliveryError(SampError):
+    """A data message failed for some recipients (see :attr:`receipt`).
+
+    Attributes
+    ----------
+    receipt : jupyter_samp.data.Receipt
+        The whole story, per recipient.
+    """
+
+    def __init__(self, receipt: Any) -> None:
+        self.receipt = receipt
+        super().__init__(receipt.summary())
+
+
+class FetchError(SampError):
+    """A URL could not be fetched (unreachable, HTTP error, too large, unsupported)."""
 
 
 FAULT_CODES: dict[int, type[HubFault]] = {

@@ -14,14 +14,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-from jupyter_samp.errors import SampError
+from jupyter_samp.errors import FetchError
 
 #: Default largest download accepted (bytes).
 DEFAULT_MAX_BYTES = 4 << 30
-
-
-class FetchError(SampError):
-    """A URL could not be fetched (unreachable, HTTP error, too large, unsupported)."""
 
 
 async def fetch(url: str, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 600.0

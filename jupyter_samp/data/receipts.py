@@ -13,21 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_samp.core.message import Response
-from jupyter_samp.errors import SampError
-
-
-class DeliveryError(SampError):
-    """A data message failed for some recipients (see :attr:`receipt`).
-
-    Attributes
-    ----------
-    receipt : Receipt
-        The whole story, per recipient.
-    """
-
-    def __init__(self, receipt: Receipt) -> None:
-        self.receipt = receipt
-        super().__init__(receipt.summary())
+from jupyter_samp.errors import DeliveryError
 
 
 @dataclass

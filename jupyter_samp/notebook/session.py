@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from jupyter_samp.client import Client
-from jupyter_samp.errors import HubUnavailableError, SampError
+from jupyter_samp.errors import NotConnectedError, SampError
 from jupyter_samp.notebook.model import SampState
 
 #: The MType a hub started with ``--web-consent samp`` asks consent with.
@@ -29,10 +29,6 @@ HUB_MODES = ("auto", "start", "connect")
 NOTEBOOK_METADATA = {
     "samp.description.text": "A Jupyter notebook (jupyter_samp)",
 }
-
-
-class NotConnectedError(HubUnavailableError):
-    """The notebook has no SAMP connection yet."""
 
 
 class SampSession:
