@@ -26,7 +26,7 @@ ALLOWED = {
     "hub": {"core", "transport", "errors", "lockfile", "_version"},
     "data": {"client", "core", "transport", "errors"},
     "notebook": {"client", "core", "data", "errors"},
-    "testing": {"client", "data", "transport", "errors", "lockfile"},
+    "testing": {"client", "core", "data", "hub", "transport", "errors", "lockfile"},
     "cli": {"hub", "_version"},
     "__main__": {"cli"},
     "<package>": {"client", "hub", "notebook", "errors", "_version"},

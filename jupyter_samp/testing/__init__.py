@@ -5,6 +5,8 @@
 * :mod:`jupyter_samp.testing.peers` runs JSAMP's ``hubtester`` and
   ``calcstorm``, and JSAMP's, astropy's or this package's hub, as asyncio
   subprocesses that are always stopped afterwards.
+* :mod:`jupyter_samp.testing.rawclient` is a recording client that shows a
+  test exactly what a hub sends, for tests of hubs and of applications.
 
 Example (pytest with pytest-asyncio)::
 

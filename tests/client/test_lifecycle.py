@@ -13,8 +13,8 @@ import pytest
 from jupyter_samp import Hub, Message, SampError, SyncClient, connect
 from jupyter_samp.testing import jupyter_samp_hub, run_peer, samp_environment
 from jupyter_samp.testing.peers import java_command
+from jupyter_samp.testing.rawclient import PROMPT, BlackHole, RawClient, within
 
-from ..hub.rawclient import PROMPT, BlackHole, RawClient, within
 from .helpers import wait_until
 
 pytestmark = pytest.mark.peers

@@ -20,7 +20,7 @@ import pytest
 
 from jupyter_samp.hub import Hub
 from jupyter_samp.lockfile import read_lockfile
-from tests.hub.rawclient import PROMPT, standard_hub
+from jupyter_samp.testing.rawclient import PROMPT, standard_hub
 
 pytestmark = pytest.mark.peers
 

@@ -23,7 +23,7 @@ from jupyter_samp.errors import (
 )
 from jupyter_samp.hub import Hub
 from jupyter_samp.testing import SampEnvironment
-from tests.hub.rawclient import (
+from jupyter_samp.testing.rawclient import (
     PROMPT,
     BlackHole,
     RawClient,

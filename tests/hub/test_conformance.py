@@ -33,7 +33,7 @@ from jupyter_samp.testing import (
     run_hubtester,
     run_peer,
 )
-from tests.hub.rawclient import RawClient, assert_hub_serves, echo, echo_responder
+from jupyter_samp.testing.rawclient import RawClient, assert_hub_serves, echo, echo_responder
 
 peers = pytest.mark.peers
 

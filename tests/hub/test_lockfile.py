@@ -34,7 +34,7 @@ from jupyter_samp.lockfile import (
 )
 from jupyter_samp.testing import PeerProcess, SampEnvironment, samp_environment, wait_for_hub
 from jupyter_samp.testing.peers import jupyter_samp_hub_command, package_env, ping_hub
-from tests.hub.rawclient import (
+from jupyter_samp.testing.rawclient import (
     PROMPT,
     BlackHole,
     RawClient,

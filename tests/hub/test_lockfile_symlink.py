@@ -23,7 +23,13 @@ from jupyter_samp.lockfile import (
     write_lockfile,
 )
 from jupyter_samp.testing import SampEnvironment
-from tests.hub.rawclient import RawClient, assert_hub_serves, echo, echo_responder, standard_hub
+from jupyter_samp.testing.rawclient import (
+    RawClient,
+    assert_hub_serves,
+    echo,
+    echo_responder,
+    standard_hub,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="POSIX links")
 

@@ -25,7 +25,7 @@ from jupyter_samp.client.hubproxy import StandardHubProxy
 from jupyter_samp.errors import HubFault, ProtocolError
 from jupyter_samp.hub import delivery
 from jupyter_samp.testing import SampEnvironment
-from tests.hub.rawclient import RawClient, echo, echo_responder, standard_hub
+from jupyter_samp.testing.rawclient import RawClient, echo, echo_responder, standard_hub
 
 #: Seconds within which a failed delivery must reach the caller.
 PROMPTLY = 5.0

@@ -28,7 +28,7 @@ import pytest
 
 from jupyter_samp.core.xmlrpc import Fault, decode_response
 from jupyter_samp.testing import SampEnvironment
-from tests.hub.rawclient import PROMPT, RawClient, echo, echo_responder
+from jupyter_samp.testing.rawclient import PROMPT, RawClient, echo, echo_responder
 
 from .report import peak_rss_mb, record, rss_mb
 

@@ -20,7 +20,7 @@ from jupyter_samp.errors import (
 from jupyter_samp.hub.service import HubService
 from jupyter_samp.hub.web import WebProfileServer, accept_all
 from jupyter_samp.testing import SampEnvironment
-from tests.hub.rawclient import RawClient
+from jupyter_samp.testing.rawclient import RawClient
 from tests.web.conftest import ConsentLog
 from tests.web.webrpc import WebRpc, WebSession, wait_for, within
 

@@ -18,7 +18,7 @@ from jupyter_samp.hub.service import HubService
 from jupyter_samp.hub.web import WebProfileServer, accept_all
 from jupyter_samp.hub.web.server import bind_loopback
 from jupyter_samp.testing import SampEnvironment
-from tests.hub.rawclient import RawClient
+from jupyter_samp.testing.rawclient import RawClient
 from tests.web.webrpc import WebRpc, WebSession, within
 
 pytestmark = pytest.mark.timeout(60)

@@ -20,7 +20,7 @@ from tornado.httpclient import HTTPRequest, HTTPResponse
 
 from jupyter_samp import Hub
 from jupyter_samp.testing import SampEnvironment
-from tests.hub.rawclient import RawClient, echo_responder
+from jupyter_samp.testing.rawclient import RawClient, echo_responder
 from tests.web.webrpc import WebRpc, WebSession, within
 
 pytestmark = pytest.mark.timeout(120)

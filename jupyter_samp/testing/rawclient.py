@@ -1,9 +1,33 @@
-"""A minimal raw SAMP Standard Profile client for hub tests.
+"""A recording SAMP client, for testing a hub or an application against one.
 
-It speaks XML-RPC through :mod:`jupyter_samp.transport` and runs its own
-tornado callback server on 127.0.0.1 (port 0), recording every
-``samp.client.*`` callback into asyncio queues. It has no logic of its own
-beyond optionally answering calls, so tests see exactly what the hub does.
+:class:`RawClient` registers with a hub's Standard Profile and makes raw
+``samp.hub.*`` calls (:meth:`RawClient.hub`), with no logic of its own; its
+callback server (tornado, on 127.0.0.1, port 0) records every
+``samp.client.*`` callback it receives into asyncio queues, and it answers
+calls only when given a ``responder``. A test therefore sees exactly what
+the hub (or the application under test) sent, and when.
+
+Example (pytest with pytest-asyncio)::
+
+    from jupyter_samp.testing import samp_environment
+    from jupyter_samp.testing.rawclient import RawClient, echo, echo_responder, standard_hub
+
+    async def test_a_call_is_answered(tmp_path):
+        with samp_environment(tmp_path) as env:
+            async with standard_hub(lockfile=env.lockfile):
+                listener = await RawClient.connect(
+                    env.lockfile, name="listener", subscriptions={"test.echo": {}},
+                    responder=echo_responder)
+                sender = await RawClient.connect(env.lockfile, name="sender")
+                answer = await sender.hub("callAndWait", listener.public_id,
+                                          echo(n="1"), "10")
+                assert answer["samp.result"] == {"n": "1"}
+                await sender.close()
+                await listener.close()
+
+The helpers raise ``AssertionError`` where a test expects something that did
+not happen (no lockfile, no callback within :data:`PROMPT` seconds), and
+:class:`~jupyter_samp.errors.HubFault` for a fault the hub answered.
 """
 
 from __future__ import annotations
@@ -44,17 +68,23 @@ Responder = Callable[[str, str, dict[str, Any]], dict[str, Any] | Awaitable[dict
 
 
 class Notification(NamedTuple):
+    """A ``receiveNotification`` the client got: who sent it, and the message map."""
+
     sender: str
     message: dict[str, Any]
 
 
 class Call(NamedTuple):
+    """A ``receiveCall`` the client got: sender, msg-id and the message map."""
+
     sender: str
     msg_id: str
     message: dict[str, Any]
 
 
 class Response(NamedTuple):
+    """A ``receiveResponse`` the client got: responder, msg-tag and the response map."""
+
     responder: str
     tag: str
     response: dict[str, Any]
