@@ -397,6 +397,26 @@ async def test_bare_lf_request_then_crlf_request(connect: Connect) -> None:
     assert (await wire.reply()).value() == ["crlf"]
 
 
+async def test_upgrade_request_is_answered_as_plain_http(connect: Connect) -> None:
+    """``Upgrade: h2c`` on a POST with a body (Java's HttpClient) is ignored: the call is served.
+
+    llhttp stops at such a request; the server used to drop the connection
+    without an answer.
+    """
+    wire = await connect()
+    upgrade = ("Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABk")
+    assert await wire.call(post("echo", "h2c", headers=upgrade)) == ["h2c"]
+    assert await wire.call(post("echo", "after")) == ["after"]
+
+
+async def test_bare_lf_chunked_body_is_refused_not_awaited(connect: Connect) -> None:
+    """A chunked body with bare-LF lines gets 400 at once instead of waiting for more."""
+    wire = await connect()
+    wire.send(b"POST /xmlrpc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n")
+    assert (await wire.reply()).status == 400
+    assert await wire.rest() == b""
+
+
 # ---------------------------------------------------------------- faults
 
 
