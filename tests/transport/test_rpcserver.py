@@ -209,6 +209,15 @@ async def test_head_gives_the_page_length_without_a_body(connect: Connect) -> No
     assert (await wire.reply()).value() == ["next"]
 
 
+async def test_head_to_an_unknown_path_is_404_without_a_body(connect: Connect) -> None:
+    """An answer to HEAD has no body (RFC 9110 9.3.2), an error included."""
+    wire = await connect()
+    wire.send(http("HEAD /other HTTP/1.1"))
+    reply = await wire.reply(head_only=True)
+    assert reply.status == 404 and int(reply.headers["content-length"]) > 0
+    assert await wire.rest() == b""
+
+
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS", "post"])
 async def test_other_methods_are_405_and_close(connect: Connect, method: str) -> None:
     """Methods other than POST, GET and HEAD get 405 and the connection closes."""
