@@ -122,6 +122,7 @@ class Hub:
         descriptor limit). At the cap the connection that has waited longest
         without a request being answered is closed; when every one has a
         request being answered (parked long polls), a new one is refused.
+        A value below 1 raises :class:`ValueError`.
 
     Examples
     --------
@@ -155,6 +156,8 @@ class Hub:
     ) -> None:
         if mode not in ("single", "multiple"):
             raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
+        if web_max_connections is not None and web_max_connections < 1:
+            raise ValueError(f"web_max_connections must be at least 1, not {web_max_connections}")
         self.addr, self.port, self.mode = addr, port, mode
         self.idle_timeout = idle_timeout
         self.client_timeout = client_timeout

@@ -139,3 +139,9 @@ async def test_default_cap_is_a_share_of_the_standard_profiles(web_hub: Hub) -> 
     """Without ``web_max_connections`` the cap is a quarter of the Standard Profile's."""
     assert _book(web_hub).limits.max_connections == default_web_max_connections()
     assert 16 <= default_web_max_connections() <= max(16, default_max_connections() // 4)
+
+
+def test_a_cap_below_one_is_refused() -> None:
+    """A cap of 0 would refuse every page: the hub says so instead of starting."""
+    with pytest.raises(ValueError, match="web_max_connections"):
+        Hub(web_max_connections=0)
