@@ -35,6 +35,7 @@ from jupyter_samp.lockfile import (
     remove_if_ours,
     url_to_path,
 )
+from jupyter_samp.transport.limits import ServerLimits
 from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY, RpcServer
 
 log = logging.getLogger("jupyter_samp.hub")
@@ -115,6 +116,13 @@ class Hub:
     web_translator_time_limit : float
         Longest time, in seconds, one translation may take (default 600);
         a slower one is cut off.
+    web_max_connections : int, optional
+        Most connections the Web Profile holds open at once (default: a
+        quarter of the Standard Profile's cap, itself set from the file
+        descriptor limit). At the cap the connection that has waited longest
+        without a request being answered is closed; when every one has a
+        request being answered (parked long polls), a new one is refused.
+        A value below 1 raises :class:`ValueError`.
 
     Examples
     --------
@@ -144,9 +152,12 @@ class Hub:
         web_mtypes: Iterable[str] = DEFAULT_SAFE_MTYPES,
         web_translator_max_size: int = TRANSLATOR_MAX_SIZE,
         web_translator_time_limit: float = TRANSLATOR_TIME_LIMIT,
+        web_max_connections: int | None = None,
     ) -> None:
         if mode not in ("single", "multiple"):
             raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
+        if web_max_connections is not None and web_max_connections < 1:
+            raise ValueError(f"web_max_connections must be at least 1, not {web_max_connections}")
         self.addr, self.port, self.mode = addr, port, mode
         self.idle_timeout = idle_timeout
         self.client_timeout = client_timeout
@@ -161,6 +172,7 @@ class Hub:
         self.web_mtypes = tuple(web_mtypes)
         self.web_translator_max_size = web_translator_max_size
         self.web_translator_time_limit = web_translator_time_limit
+        self.web_max_connections = web_max_connections
         self._web: WebProfileServer | None = None
         self._requested_lockfile = Path(lockfile) if lockfile is not None else None
         self.lockfile: Path | None = None
@@ -262,6 +274,7 @@ class Hub:
             max_body=self.max_body,
             translator_max_size=self.web_translator_max_size,
             translator_time_limit=self.web_translator_time_limit,
+            limits=self._web_limits(),
         )
         try:
             self.web_port = web.listen(self.web_port)
@@ -271,6 +284,12 @@ class Hub:
                         "the Standard Profile runs without it", self.web_port, exc.strerror)
             return
         self._web = web
+
+    def _web_limits(self) -> ServerLimits | None:
+        """The Web Profile's caps, when a connection cap was asked for (None: defaults)."""
+        if self.web_max_connections is None:
+            return None
+        return ServerLimits(max_connections=self.web_max_connections)
 
     async def _stop_web(self) -> None:
         if self._web is not None:

@@ -7,6 +7,13 @@ codings, ``Content-Length`` together with ``Transfer-Encoding``, duplicate or
 malformed lengths and bare-LF line ends, which is what keeps requests from
 being smuggled past each other.
 
+llhttp stops at a request that asks to switch protocols (``Upgrade`` with
+``Connection: upgrade``, or ``CONNECT``), leaving its body unread. Nothing
+here switches protocols, and RFC 9110 7.8 lets a server ignore the request
+to: such a request is read on as plain HTTP/1.1, its body included (Java's
+``java.net.http`` client sends ``Upgrade: h2c`` with its first POST). A
+peer's answer that switches protocols is an error.
+
 What llhttp does not bound, this module does: the size of a head, the number
 of headers, the bytes of chunk-size lines and extensions, and the size of a
 body. llhttp reports no byte offsets, so those bounds are kept by accounting:
@@ -18,7 +25,7 @@ Nothing here blocks or touches a socket, so it is tested with plain bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httptools
@@ -114,14 +121,9 @@ class _Reader:
     def __init__(self, parser_class: Any, max_body: int, max_head: int) -> None:
         self.max_body = max_body
         self.max_head = max_head
+        self._parser_class = parser_class
         self._parser = parser_class(self)
-        # SAOImage DS9 ends its request and answer lines with a bare LF, which
-        # RFC 9112 2.2 lets a recipient accept. With no proxy in front of us,
-        # no other reader of the stream can frame it differently. (llhttp
-        # checks the end of a request line under the second flag's name.)
-        self._parser.set_dangerous_leniencies(
-            lenient_optional_cr_before_lf=True, lenient_optional_lf_after_cr=True
-        )
+        self._bare_lf(True)
         self._done: list[Any] = []
         self._reset_message()
         self._reset_accounting()
@@ -140,11 +142,26 @@ class _Reader:
 
     # --------------------------------------------------------------- feeding
 
+    def _bare_lf(self, allowed: bool) -> None:
+        """Accept a bare LF as a line end (in heads), or require CRLF (in bodies).
+
+        SAOImage DS9 ends its request and answer lines with a bare LF, which
+        RFC 9112 2.2 lets a recipient accept. With no proxy in front of us,
+        no other reader of the stream can frame it differently. (llhttp
+        checks the end of a request line under the second flag's name.) In
+        chunked framing llhttp takes a bare LF for some line ends but waits
+        forever at the last one (``0\\n\\n``), so there CRLF is required and
+        a bare LF is refused at once.
+        """
+        self._parser.set_dangerous_leniencies(
+            lenient_optional_cr_before_lf=allowed, lenient_optional_lf_after_cr=allowed
+        )
+
     def _feed(self, data: bytes) -> list[Any]:
         self._received += len(data)
         self._done = []
         try:
-            self._parser.feed_data(data)
+            self._parse(data)
         except (httptools.HttpParserError, FramingError) as exc:
             # llhttp stops at the offending byte: what completed before it is sound.
             error = _framing_error(exc)
@@ -154,6 +171,26 @@ class _Reader:
         self._check_framing_bytes()
         done, self._done = self._done, []
         return done
+
+    def _parse(self, data: bytes) -> None:
+        """Feed llhttp, reading on past a message that asks to switch protocols."""
+        while True:
+            try:
+                self._parser.feed_data(data)
+                return
+            except httptools.HttpParserUpgrade as exc:
+                data = data[int(exc.args[0]):]  # llhttp stopped there; the rest is ours
+                self._after_upgrade()
+
+    def _after_upgrade(self) -> None:
+        """llhttp completed a message that switches protocols, without its body.
+
+        Raises
+        ------
+        FramingError
+            Always, unless a subclass reads on: the stream has left HTTP.
+        """
+        raise FramingError("the peer switched to another protocol")
 
     def _check_framing_bytes(self) -> None:
         framing = self._received - self._body_bytes - self._head_bytes
@@ -185,6 +222,7 @@ class _Reader:
     def on_message_begin(self) -> None:
         self._reset_message()
         self._begun = True
+        self._bare_lf(True)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
@@ -203,6 +241,7 @@ class _Reader:
         # llhttp forgets this once the message is complete: read it now.
         self._keep_alive = self._parser.should_keep_alive()
         self._check_head()
+        self._bare_lf(False)
 
     def on_chunk_header(self) -> None:
         self._chunks += 1
@@ -254,6 +293,8 @@ class RequestReader(_Reader):
         self._url = b""
         super().__init__(httptools.HttpRequestParser, max_body, max_head)
         self._expects_continue = False
+        # A request that asked to switch protocols, whose body is being read.
+        self._upgraded: Request | None = None
 
     def feed(self, data: bytes) -> list[Request]:
         """Parse ``data`` and return the requests it completes, in order.
@@ -266,7 +307,9 @@ class RequestReader(_Reader):
             read further: answer and close. A body over ``max_body`` is not
             an error: it is read and dropped, and the request marked
             ``too_big``; only when the client waits for ``100 Continue`` is
-            :class:`BodyTooLarge` raised at once.
+            :class:`BodyTooLarge` raised at once. Nor is a request that asks
+            to switch protocols: it is read as an ordinary request, body
+            included, and the stream read on.
         """
         return self._feed(data)
 
@@ -278,6 +321,27 @@ class RequestReader(_Reader):
         # reaches a client still writing, which a close mid-body would lose.
         self._too_big = True
         self._pieces = []
+
+    def _after_upgrade(self) -> None:
+        """Read on as HTTP/1.1: the request keeps its body, its ``Upgrade`` is ignored.
+
+        llhttp left the body unread and would take it for the next request
+        (a way to smuggle one past us), so a new parser reads it, primed
+        with a head of ours that frames the body as the request declared.
+        """
+        upgraded = self._done.pop()
+        self._parser = self._parser_class(self)
+        framing = _declared_framing(upgraded.headers)
+        if framing is None:  # no body: the request is complete as it is
+            self._done.append(upgraded)
+            return
+        accounted = self._head_bytes, self._heads
+        self._parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+        self._head_bytes, self._heads = accounted  # our bytes are not the peer's
+        self._upgraded = upgraded
+        self._headers = upgraded.headers
+        self._keep_alive = upgraded.keep_alive
+        self._expects_continue = "100-continue" in upgraded.headers.get("expect", "").lower()
 
     def take_continue(self) -> bool:
         """Whether to send ``100 Continue`` now (once per request that asks for it)."""
@@ -304,6 +368,9 @@ class RequestReader(_Reader):
         super()._check_head()
 
     def _message(self) -> Request:
+        if self._upgraded is not None:
+            upgraded, self._upgraded = self._upgraded, None
+            return replace(upgraded, body=b"".join(self._pieces), too_big=self._too_big)
         return Request(
             method=self._parser.get_method().decode("ascii"),
             path=_path_of(self._url),
@@ -339,9 +406,16 @@ class ResponseReader(_Reader):
         Raises
         ------
         FramingError
-            If the stream is not valid HTTP/1.x or goes over a limit.
+            If the stream is not valid HTTP/1.x, goes over a limit or
+            switches to another protocol (``101``); its ``completed`` holds
+            the final answers that came before.
         """
-        return [r for r in self._feed(data) if r.status >= 200]
+        try:
+            done = self._feed(data)
+        except FramingError as exc:
+            exc.completed = [r for r in exc.completed if r.status >= 200]
+            raise
+        return [r for r in done if r.status >= 200]
 
     def finish(self) -> Response | None:
         """The connection closed: the answer that ends with it, if one was under way.
@@ -379,6 +453,18 @@ class ResponseReader(_Reader):
             body=b"".join(self._pieces),
             keep_alive=self._keep_alive,
         )
+
+
+def _declared_framing(headers: dict[str, str]) -> bytes | None:
+    """The framing header of a request's body, or None when it has none.
+
+    Only what llhttp accepted gets here: a ``Transfer-Encoding`` is chunked
+    and a ``Content-Length`` is digits.
+    """
+    if "transfer-encoding" in headers:
+        return b"Transfer-Encoding: chunked"
+    length = int(headers.get("content-length", "0"))
+    return b"Content-Length: %d" % length if length else None
 
 
 def _path_of(target: bytes) -> str:

@@ -209,6 +209,11 @@ class ConnectionBook:
         self._stalled.discard(connection)
         self._notify()
 
+    @property
+    def closable(self) -> int:
+        """How many open connections a cap may close: no call under way, nothing to write."""
+        return len(self._quiet)
+
     def is_stalled(self, connection: Bounded) -> bool:
         """Whether the connection's peer has stopped reading its answers."""
         return connection in self._stalled

@@ -324,12 +324,12 @@ class _Connection(asyncio.Protocol):
 
     def _start(self, request: Request) -> None:
         self._closing = self._closing or not request.keep_alive
+        head = request.method == "HEAD"  # its answers have no body (RFC 9110 9.3.2)
         if request.path not in PATHS:
             where = request.path[:100]
-            self._error(FramingError(f"no SAMP endpoint at {where!r}; use /xmlrpc", 404))
+            self._error(FramingError(f"no SAMP endpoint at {where!r}; use /xmlrpc", 404), head)
         elif request.method in ("GET", "HEAD"):
-            page = ABOUT_PAGE if request.method == "GET" else b""
-            self._answer(200, "text/html", page, length=len(ABOUT_PAGE))
+            self._answer(200, "text/html", ABOUT_PAGE, head)
         elif request.method != "POST":
             method = request.method[:20]
             self._error(FramingError(f"method {method} not allowed: SAMP uses POST", 405))
@@ -388,8 +388,11 @@ class _Connection(asyncio.Protocol):
         log.debug("fault %d: %s", code, message)
         self._answer(200, "text/xml", encode_fault(code, message))
 
-    def _error(self, error: FramingError) -> None:
-        """Answer an error and close: the rest of the stream cannot be trusted."""
+    def _error(self, error: FramingError, head: bool = False) -> None:
+        """Answer an error and close: the rest of the stream cannot be trusted.
+
+        ``head`` leaves the text out, for a request known to be a ``HEAD``.
+        """
         self._closing = True
         self._pipeline.clear()
         if isinstance(error, BodyTooLarge):
@@ -398,15 +401,16 @@ class _Connection(asyncio.Protocol):
             return
         log.debug("HTTP %d: %s", error.status, error)
         text = str(error).encode("utf-8", "replace") + b"\n"
-        self._answer(error.status, "text/plain", text)
+        self._answer(error.status, "text/plain", text, head)
 
-    def _answer(self, status: int, kind: str, body: bytes, length: int | None = None) -> None:
+    def _answer(self, status: int, kind: str, body: bytes, head: bool = False) -> None:
+        """Write one answer; for a ``HEAD`` request (``head``), its headers only."""
         close = b"Connection: close\r\n" if self._closing else b""
-        head = (
+        fields = (
             f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {kind}\r\n"
-            f"Content-Length: {len(body) if length is None else length}\r\n"
+            f"Content-Length: {len(body)}\r\n"
         ).encode("latin-1")
-        self._write(head + close + b"\r\n" + body)
+        self._write(fields + close + b"\r\n" + (b"" if head else body))
         if self._closing and self.transport is not None:
             self.transport.close()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from tornado.web import RequestHandler, stream_request_body
+from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 from jupyter_samp.transport.faults import fault_for, too_large, undecodable
@@ -97,5 +97,13 @@ class XmlRpcHandler(RequestHandler):
         self.finish(body)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        """Log unexpected errors on the hub's logger with their traceback."""
+        """Log unexpected errors on the hub's logger with their traceback.
+
+        An :class:`~tornado.web.HTTPError` is a refusal (405 for ``PUT``, say),
+        not a fault of ours: tornado's own handling logs it, briefly, so a
+        peer sending odd methods cannot fill the log with tracebacks.
+        """
+        if isinstance(value, HTTPError):
+            super().log_exception(typ, value, tb)
+            return
         log.error("unexpected error serving %s", self.request.uri, exc_info=(typ, value, tb))

@@ -281,3 +281,69 @@ def test_garbage_raises_only_framing_error(head_bytes: bytes, body_bytes: bytes)
             reader.feed(head_bytes + b"\r\n\r\n" + body_bytes)
         except FramingError as exc:
             assert 400 <= exc.status < 600
+
+
+# ---------------------------------------------------------------- protocol upgrades
+
+H2C = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"
+
+
+def test_upgrade_without_a_body_is_read_as_plain_http() -> None:
+    """``Upgrade`` is ignored (RFC 9110 7.8): the request comes out and the stream goes on."""
+    done = RequestReader(100).feed(b"GET / HTTP/1.1\r\n" + H2C + b"\r\n" + NEXT)
+    assert [r.path for r in done] == ["/", "/next"]
+    assert done[0].headers["upgrade"] == "h2c" and done[0].keep_alive
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_upgrade_keeps_its_body_and_nothing_is_smuggled(chunked: bool) -> None:
+    """Java's HttpClient sends its first POST with ``Upgrade: h2c``: the body is the request's.
+
+    llhttp leaves that body unread; read as the next request, a body holding
+    a request would have been served as one.
+    """
+    body = b"GET /smuggled HTTP/1.1\r\n\r\n"
+    framing = (b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(body[:10], body[10:]) if chunked
+               else b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    data = b"POST /xmlrpc HTTP/1.1\r\n" + H2C + framing + NEXT
+    for pieces in ([data], [data[:90], data[90:130], data[130:]]):
+        reader = RequestReader(1000)
+        done = [request for piece in pieces for request in reader.feed(piece)]
+        assert [r.path for r in done] == ["/xmlrpc", "/next"]
+        assert done[0].body == body and done[0].headers["upgrade"] == "h2c"
+        assert done[0].method == "POST" and not reader.in_message
+
+
+def test_upgrade_with_a_body_over_the_limit_is_read_and_dropped() -> None:
+    """The body limit holds for an upgrade request's body too."""
+    data = b"POST / HTTP/1.1\r\n" + H2C + b"Content-Length: 20\r\n\r\n" + b"x" * 20 + NEXT
+    done = RequestReader(10).feed(data)
+    assert done[0].too_big and done[0].body == b"" and done[1].path == "/next"
+
+
+def test_connect_comes_out_as_a_request() -> None:
+    """``CONNECT`` is no tunnel here: the server refuses its method like any other."""
+    done = RequestReader(100).feed(b"CONNECT / HTTP/1.1\r\n\r\n" + NEXT)
+    assert [(r.method, r.path) for r in done] == [("CONNECT", "/"), ("POST", "/next")]
+
+
+def test_answer_switching_protocols_is_refused() -> None:
+    """A peer answering 101 has left HTTP: that is an error, not an answer."""
+    with pytest.raises(FramingError) as caught:
+        ResponseReader(100).feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+                                 b"Connection: Upgrade\r\n\r\n\x00\x00\x12\x04")
+    assert caught.value.completed == []
+
+
+def test_interim_answer_before_junk_is_not_taken_for_the_answer() -> None:
+    """Only final answers are listed as completed before an error."""
+    with pytest.raises(FramingError) as caught:
+        ResponseReader(100).feed(b"HTTP/1.1 100 Continue\r\n\r\n\x00junk")
+    assert caught.value.completed == []
+
+
+def test_bare_lf_chunk_lines_are_refused_at_once() -> None:
+    """llhttp would wait forever after ``0\\n\\n``; a bare LF in chunked framing is refused."""
+    head = b"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n"
+    assert _refused(head + b"3\nabc\n0\n\n").status == 400
+    assert _one(head + _chunked(b"abc")).body == b"abc"  # a bare-LF head, CRLF chunks

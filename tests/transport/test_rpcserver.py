@@ -209,6 +209,15 @@ async def test_head_gives_the_page_length_without_a_body(connect: Connect) -> No
     assert (await wire.reply()).value() == ["next"]
 
 
+async def test_head_to_an_unknown_path_is_404_without_a_body(connect: Connect) -> None:
+    """An answer to HEAD has no body (RFC 9110 9.3.2), an error included."""
+    wire = await connect()
+    wire.send(http("HEAD /other HTTP/1.1"))
+    reply = await wire.reply(head_only=True)
+    assert reply.status == 404 and int(reply.headers["content-length"]) > 0
+    assert await wire.rest() == b""
+
+
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS", "post"])
 async def test_other_methods_are_405_and_close(connect: Connect, method: str) -> None:
     """Methods other than POST, GET and HEAD get 405 and the connection closes."""
@@ -395,6 +404,26 @@ async def test_bare_lf_request_then_crlf_request(connect: Connect) -> None:
     wire.send(post("echo", "crlf"))
     assert (await wire.reply()).value() == ["lf"]
     assert (await wire.reply()).value() == ["crlf"]
+
+
+async def test_upgrade_request_is_answered_as_plain_http(connect: Connect) -> None:
+    """``Upgrade: h2c`` on a POST with a body (Java's HttpClient) is ignored: the call is served.
+
+    llhttp stops at such a request; the server used to drop the connection
+    without an answer.
+    """
+    wire = await connect()
+    upgrade = ("Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABk")
+    assert await wire.call(post("echo", "h2c", headers=upgrade)) == ["h2c"]
+    assert await wire.call(post("echo", "after")) == ["after"]
+
+
+async def test_bare_lf_chunked_body_is_refused_not_awaited(connect: Connect) -> None:
+    """A chunked body with bare-LF lines gets 400 at once instead of waiting for more."""
+    wire = await connect()
+    wire.send(b"POST /xmlrpc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n")
+    assert (await wire.reply()).status == 400
+    assert await wire.rest() == b""
 
 
 # ---------------------------------------------------------------- faults

@@ -66,6 +66,16 @@ async def test_options_without_preflight_headers_is_not_allowed(rpc: WebRpc) -> 
     assert (await rpc.request("OPTIONS")).code == 405
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+async def test_other_methods_are_405_without_an_error_logged(
+    rpc: WebRpc, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused method is no fault of the hub: no ERROR and no traceback in its log."""
+    with caplog.at_level("DEBUG"):
+        assert (await rpc.request(method, body=b"")).code == 405
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info], caplog.text
+
+
 @pytest.mark.parametrize("host", ["evil.example:21012", "127.0.0.2", "localhost.evil.example"])
 async def test_foreign_host_header_is_refused(rpc: WebRpc, host: str) -> None:
     response = await rpc.post(PING, headers={"Host": host})

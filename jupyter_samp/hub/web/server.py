@@ -9,7 +9,8 @@ Routes (all behind the loopback, ``Host`` and CORS gates of
 ``/proxied/<token>?<url>``   the URL translator (GET/HEAD)
 
 It listens on 127.0.0.1 and, where the machine has IPv6, on ::1 too
-(browsers may try ``localhost`` as ::1 first).
+(browsers may try ``localhost`` as ::1 first). The open connections are
+capped as the Standard Profile's are (:mod:`jupyter_samp.hub.web.capped`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import logging
 import socket
 from typing import Any
 
-from tornado.httpserver import HTTPServer
 from tornado.web import Application, HTTPError
 
 from jupyter_samp.hub.service import HubService
+from jupyter_samp.hub.web.capped import CappedHTTPServer, default_web_max_connections
 from jupyter_samp.hub.web.consent import Consent
 from jupyter_samp.hub.web.cors import (
     CLIENTACCESSPOLICY_XML,
@@ -37,6 +38,7 @@ from jupyter_samp.hub.web.translator import (
     Translator,
     TranslatorHandler,
 )
+from jupyter_samp.transport.limits import ConnectionBook, ServerLimits
 from jupyter_samp.transport.listen import listening_sockets
 from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
 from jupyter_samp.transport.tornado_handler import XmlRpcHandler
@@ -128,6 +130,12 @@ class WebProfileServer:
         Largest resource the URL translator serves, in bytes.
     translator_time_limit : float
         Longest time one translation may take, in seconds.
+    max_body : int
+        Largest request body accepted, in bytes.
+    limits : ServerLimits, optional
+        ``max_connections`` caps the open connections (default:
+        :func:`~jupyter_samp.hub.web.capped.default_web_max_connections`);
+        ``idle_timeout`` and ``body_timeout`` bound each one.
     **options
         Passed to :class:`~jupyter_samp.hub.web.profile.WebProfile`
         (``consent_timeout``, ``idle_timeout``, ``queue_limit``, ...).
@@ -143,6 +151,7 @@ class WebProfileServer:
         translator_max_size: int = DEFAULT_MAX_SIZE,
         translator_time_limit: float = DEFAULT_TIME_LIMIT,
         max_body: int = DEFAULT_MAX_BODY,
+        limits: ServerLimits | None = None,
         **options: Any,
     ) -> None:
         self.profile = WebProfile(service, consent, max_body=max_body, **options)
@@ -153,10 +162,11 @@ class WebProfileServer:
             time_limit=translator_time_limit,
         )
         self.max_body = max_body
+        self.limits = limits or ServerLimits(max_connections=default_web_max_connections())
         self.port: int | None = None
         self._flash, self._silverlight = flash, silverlight
         self._in_flight = _InFlight()
-        self._server: HTTPServer | None = None
+        self._server: CappedHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -179,14 +189,20 @@ class WebProfileServer:
             log.debug("Web Profile not on [::1]:%d: %s", self.port, exc)
         # tornado uses idle_connection_timeout as the deadline for a request's
         # head too, so a page's idle or trickling connections are closed.
-        self._server = HTTPServer(
+        self._server = CappedHTTPServer(
             self._application(), max_body_size=self.max_body * 2 + (1 << 20),
-            idle_connection_timeout=60.0, body_timeout=60.0,
+            idle_connection_timeout=self.limits.idle_timeout,
+            body_timeout=self.limits.body_timeout, limits=self.limits,
         )
         self._server.add_sockets(sockets)
         self.profile.base_url = f"http://127.0.0.1:{self.port}"
         log.info("Web Profile listening at %s", self.url)
         return self.port
+
+    @property
+    def book(self) -> ConnectionBook | None:
+        """The open connections and their cap, while listening."""
+        return self._server.book if self._server is not None else None
 
     def _application(self) -> Application:
         routes: list[Any] = [
