@@ -40,9 +40,10 @@ Nothing a peer does grows the server without bound:
   responses; the totals (:attr:`Resource.bytes_sent`,
   :attr:`Resource.completed`, :attr:`Resource.requests`) count them all;
 * a request with a body is answered ``400`` and its connection closed before
-  the body is read; a connection idle for :data:`IDLE_TIMEOUT` is closed.
-
-The number of connections itself is not capped here.
+  the body is read; a connection idle for :data:`IDLE_TIMEOUT` is closed;
+* at most ``max_connections`` connections are open: at the cap the one idle
+  longest is closed to make room, never one whose response is being sent
+  (:class:`~jupyter_samp.transport.capped_http.CappedHTTPServer`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ from typing import Any
 from urllib.parse import quote
 
 from tornado.http1connection import HTTP1Connection
-from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
 from tornado.web import Application, RequestHandler
 
@@ -73,6 +73,8 @@ from jupyter_samp.data.payload import (
     StreamPayload,
 )
 from jupyter_samp.errors import InvalidValueError
+from jupyter_samp.transport.capped_http import CappedHTTPServer
+from jupyter_samp.transport.limits import ConnectionBook, ServerLimits
 from jupyter_samp.transport.listen import listening_sockets
 
 log = logging.getLogger("jupyter_samp.data")
@@ -96,6 +98,9 @@ TRANSFER_HISTORY = 100
 #: (and at its end): chunks are small, and a notebook progress bar sends a
 #: message to the browser at each call.
 PROGRESS_STEP = 1 << 20
+#: Connections open at once (the default); downloads are capped lower, so the
+#: rest are idle keep-alive connections and HEAD or refused requests.
+MAX_CONNECTIONS = 256
 #: Seconds a connection may stay open between requests, or take to send a
 #: request head (tornado's default is an hour, which lets idle peers pile up).
 IDLE_TIMEOUT = 60.0
@@ -385,6 +390,8 @@ class ResourceServer:
     stall_timeout : float
         Seconds a download may wait for its peer to take a chunk before it
         is dropped (its connection closed, with a warning in the log).
+    max_connections : int
+        Connections open at once; at the cap the one idle longest is closed.
 
     Raises
     ------
@@ -395,17 +402,20 @@ class ResourceServer:
     def __init__(
         self, addr: str = "127.0.0.1", port: int = 0, *, max_downloads: int = MAX_DOWNLOADS,
         max_downloads_per_resource: int | None = None, stall_timeout: float = STALL_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         _require_positive("max_downloads", max_downloads, integer=True)
         if max_downloads_per_resource is None:
             max_downloads_per_resource = max(1, max_downloads // 4)
         _require_positive("max_downloads_per_resource", max_downloads_per_resource, integer=True)
         _require_positive("stall_timeout", stall_timeout, integer=False)
+        _require_positive("max_connections", max_connections, integer=True)
         self.stall_timeout = float(stall_timeout)
+        self.limits = ServerLimits(max_connections=max_connections, idle_timeout=IDLE_TIMEOUT)
         self.addr = addr
         self.port = port
         self._downloads = _Downloads(max_downloads, max_downloads_per_resource)
-        self._server: HTTPServer | None = None
+        self._server: CappedHTTPServer | None = None
         self._resources: dict[str, Resource] = {}
         self._withdrawn: set[str] = set()
 
@@ -447,9 +457,16 @@ class ResourceServer:
             self.port = sockets[0].getsockname()[1]
             # GET and HEAD carry no body: tornado would otherwise buffer up to
             # 100 MB of one before the handler runs, on every connection.
-            self._server = HTTPServer(app, max_body_size=0, idle_connection_timeout=IDLE_TIMEOUT)
+            self._server = CappedHTTPServer(
+                app, max_body_size=0, idle_connection_timeout=IDLE_TIMEOUT, limits=self.limits
+            )
             self._server.add_sockets(sockets)
         return self
+
+    @property
+    def book(self) -> ConnectionBook | None:
+        """The open connections and their cap, while listening."""
+        return self._server.book if self._server is not None else None
 
     async def close(self) -> None:
         """Withdraw everything, stop listening, close open connections.

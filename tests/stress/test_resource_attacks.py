@@ -280,3 +280,30 @@ async def test_request_bodies_are_not_buffered() -> None:
         "rss_mb_before": round(before, 1), "rss_mb_during": round(during, 1),
     })
     assert during - before < 64, f"memory grew from {before:.1f} to {during:.1f} MiB"
+
+
+async def test_a_connection_flood_stays_under_the_cap() -> None:
+    """600 idle connections: the server holds at most its cap, and downloads still work."""
+    cap = 64
+    loop = asyncio.get_running_loop()
+    async with ResourceServer(max_connections=cap) as server:
+        other = server.publish(_pattern(OTHER), filename="other.bin")
+        book = server.book
+        assert book is not None
+        flood: list[socket.socket] = []
+        try:
+            for _ in range(600):
+                sock = socket.socket()
+                sock.setblocking(False)
+                flood.append(sock)
+                await loop.sock_connect(sock, ("127.0.0.1", server.port))
+            await book.until(lambda: book.evicted >= 600 - cap)
+            assert len(book.open) <= cap
+            started = time.perf_counter()
+            assert await _download(other.url) == OTHER
+            took = time.perf_counter() - started
+        finally:
+            for sock in flood:
+                sock.close()
+    record("attack-resource-connection-flood", {
+        "connections": 600, "cap": cap, "evicted": book.evicted, "download_s": round(took, 3)})

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from jupyter_samp.hub import Hub
-from jupyter_samp.hub.web.capped import default_web_max_connections
+from jupyter_samp.hub.web.server import default_web_max_connections
 from jupyter_samp.testing import SampEnvironment
 from jupyter_samp.transport.limits import ConnectionBook, default_max_connections
 from tests.web.conftest import ConsentLog

@@ -10,7 +10,7 @@ Routes (all behind the loopback, ``Host`` and CORS gates of
 
 It listens on 127.0.0.1 and, where the machine has IPv6, on ::1 too
 (browsers may try ``localhost`` as ::1 first). The open connections are
-capped as the Standard Profile's are (:mod:`jupyter_samp.hub.web.capped`).
+capped as the Standard Profile's are (:mod:`jupyter_samp.transport.capped_http`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 from tornado.web import Application, HTTPError
 
 from jupyter_samp.hub.service import HubService
-from jupyter_samp.hub.web.capped import CappedHTTPServer, default_web_max_connections
 from jupyter_samp.hub.web.consent import Consent
 from jupyter_samp.hub.web.cors import (
     CLIENTACCESSPOLICY_XML,
@@ -38,7 +37,8 @@ from jupyter_samp.hub.web.translator import (
     Translator,
     TranslatorHandler,
 )
-from jupyter_samp.transport.limits import ConnectionBook, ServerLimits
+from jupyter_samp.transport.capped_http import CappedHTTPServer
+from jupyter_samp.transport.limits import ConnectionBook, ServerLimits, default_max_connections
 from jupyter_samp.transport.listen import listening_sockets
 from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
 from jupyter_samp.transport.tornado_handler import XmlRpcHandler
@@ -47,6 +47,19 @@ log = logging.getLogger("jupyter_samp.hub.web")
 
 #: The Web Profile's well-known port (SAMP 1.3 section 5.2).
 DEFAULT_WEB_PORT = 21012
+
+
+
+def default_web_max_connections() -> int:
+    """The Web Profile's default cap: a quarter of the Standard Profile's.
+
+    The Standard Profile takes at most half of the file descriptors
+    (:func:`~jupyter_samp.transport.limits.default_max_connections`); the
+    Web Profile shares the other half with the hub's connections to its
+    clients. A browser opens at most a handful of connections to one host,
+    so a quarter leaves room for many browsers.
+    """
+    return max(16, default_max_connections() // 4)
 
 
 class _InFlight:
@@ -134,7 +147,7 @@ class WebProfileServer:
         Largest request body accepted, in bytes.
     limits : ServerLimits, optional
         ``max_connections`` caps the open connections (default:
-        :func:`~jupyter_samp.hub.web.capped.default_web_max_connections`);
+        :func:`default_web_max_connections`);
         ``idle_timeout`` and ``body_timeout`` bound each one.
     **options
         Passed to :class:`~jupyter_samp.hub.web.profile.WebProfile`

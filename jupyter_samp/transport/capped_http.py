@@ -1,11 +1,12 @@
-"""tornado's HTTP server with a cap on open connections, for the Web Profile.
+"""tornado's HTTP server with a cap on open connections: the Web Profile and the resource server.
 
 tornado bounds how long a connection may idle or trickle in a head or a
 body, but not how many connections are open: any local process could open
-connections until the hub runs out of file descriptors, and then tornado's
-accept handler fails on every turn of the loop. The Standard Profile server
-keeps its connections in a :class:`~jupyter_samp.transport.limits.ConnectionBook`;
-this server keeps the Web Profile's in one too, with the same rule: at the
+connections until the process runs out of file descriptors, and then
+tornado's accept handler fails on every turn of the loop. The Standard
+Profile server keeps its connections in a
+:class:`~jupyter_samp.transport.limits.ConnectionBook`; this server keeps
+its own in one too, with the same rule: at the
 cap, the connection that has waited longest without a request being answered
 is closed to make room; when every connection has a request being answered
 (a parked ``pullCallbacks`` long poll, say), the new one is refused. A
@@ -30,19 +31,7 @@ from tornado.iostream import IOStream
 
 from jupyter_samp.transport.limits import ConnectionBook, ServerLimits, default_max_connections
 
-log = logging.getLogger("jupyter_samp.hub.web")
-
-
-def default_web_max_connections() -> int:
-    """The Web Profile's default cap: a quarter of the Standard Profile's.
-
-    The Standard Profile takes at most half of the file descriptors
-    (:func:`~jupyter_samp.transport.limits.default_max_connections`); the
-    Web Profile shares the other half with the hub's connections to its
-    clients. A browser opens at most a handful of connections to one host,
-    so a quarter leaves room for many browsers.
-    """
-    return max(16, default_max_connections() // 4)
+log = logging.getLogger("jupyter_samp.http")
 
 
 class _Held:
@@ -62,7 +51,7 @@ class _Held:
 
     def shut(self, reason: str) -> None:
         """Close the connection now (the book has counted why)."""
-        log.debug("closing a Web Profile connection from %s: %s", self.peer, reason)
+        log.debug("closing a connection from %s: %s", self.peer, reason)
         self.stream.close()
 
 
@@ -100,7 +89,8 @@ class CappedHTTPServer(HTTPServer):
 
     Takes tornado's arguments plus ``limits``, a
     :class:`~jupyter_samp.transport.limits.ServerLimits` whose
-    ``max_connections`` is the cap (default: :func:`default_web_max_connections`).
+    ``max_connections`` is the cap (default: a quarter of
+    :func:`~jupyter_samp.transport.limits.default_max_connections`).
     ``book`` is the :class:`~jupyter_samp.transport.limits.ConnectionBook`
     of the open connections.
     """
@@ -110,7 +100,7 @@ class CappedHTTPServer(HTTPServer):
     def initialize(self, *args: Any, **kwargs: Any) -> None:
         """Take ``limits`` out of tornado's arguments and set up the book."""
         limits = kwargs.pop("limits", None) or ServerLimits(
-            max_connections=default_web_max_connections()
+            max_connections=max(16, default_max_connections() // 4)
         )
         super().initialize(*args, **kwargs)
         self.book = ConnectionBook(limits)
