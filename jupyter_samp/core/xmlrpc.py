@@ -240,8 +240,17 @@ def _scalar(tag: str, text: str) -> Any:
         raise ProtocolError(f"bad <{tag}> content {stripped!r}") from exc
 
 
+#: Bodies up to this size are decoded through an element tree (the fast path);
+#: larger ones by the event decoder. The tree is built in one C call that
+#: holds the GIL throughout, and makes an object per tag for the garbage
+#: collector to scan again and again: for 15 MB, seconds during which no
+#: other thread (the event loop, when a server decodes in a worker) can run.
+#: The event decoder makes only the values, and lets other threads in.
+TREE_LIMIT = 256 * 1024
+
+
 def _decode(body: bytes) -> Decoded:
-    """Decode with the fast path, else the strict decoder.
+    """Decode with the fast path (small bodies), else the strict decoder.
 
     Raises
     ------
@@ -250,7 +259,7 @@ def _decode(body: bytes) -> Decoded:
         ProtocolError, and callers of the hub expect only package errors.
     """
     try:
-        fast = decode_tree(body)
+        fast = decode_tree(body) if len(body) <= TREE_LIMIT else None
         if fast is not None:
             return fast
         decoder = _decode_events(body)

@@ -34,6 +34,14 @@ log = logging.getLogger("jupyter_samp.xmlrpc")
 #: Default cap on one request body, in bytes.
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
+#: Bodies larger than this are decoded in a worker thread, one at a time per
+#: server. Decoding 16 MB of XML takes over a second: on the event loop that
+#: would stall every other client for as long, and a local process could
+#: repeat it at will. In a thread the loop keeps getting its turns (the GIL is
+#: handed over every few milliseconds), and a flood of large bodies queues
+#: behind itself instead of in front of everyone else.
+LARGE_BODY = 256 * 1024
+
 #: Paths the endpoint answers on (the query string is ignored).
 PATHS = frozenset({"/", "/xmlrpc"})
 
@@ -47,6 +55,17 @@ _REASONS = {
     431: "Request Header Fields Too Large", 501: "Not Implemented",
     505: "HTTP Version Not Supported",
 }
+
+
+def _decode(body: bytes) -> tuple[str, list[Any]] | Exception:
+    """The call in ``body``, or the exception that says why it cannot be read.
+
+    Any exception, the decoder's own bugs included: it is answered as a fault.
+    """
+    try:
+        return decode_call(body)
+    except Exception as exc:
+        return exc
 
 
 class CallEndpoint(Protocol):
@@ -84,6 +103,8 @@ class RpcServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._all_closed = asyncio.Event()
         self.stopped = False
+        #: Held while a large body is decoded in a worker thread (see LARGE_BODY).
+        self.large_decodes = asyncio.Semaphore(1)
 
     async def start(self, port: int = 0) -> int:
         """Listen on ``port`` (0 for a free one) and return the port.
@@ -339,12 +360,30 @@ class _Connection(asyncio.Protocol):
             self._call(request.body)
 
     def _call(self, body: bytes) -> None:
-        try:
-            call, params = decode_call(body)
-        except Exception as exc:  # the decoder's own bugs too: still an answer, never silence
-            self._fault(*undecodable(exc))
+        if len(body) > LARGE_BODY:
+            self._busy = True  # later requests on this connection wait their turn
+            self.book.busy(self)
+            self.task = asyncio.get_running_loop().create_task(self._decode_aside(body))
             return
-        self._run(call, params)
+        decoded = _decode(body)
+        if isinstance(decoded, Exception):
+            self._fault(*undecodable(decoded))
+        else:
+            self._run(*decoded)
+
+    async def _decode_aside(self, body: bytes) -> None:
+        """Decode a large body in a worker thread, one at a time per server, then run it."""
+        try:
+            async with self.server.large_decodes:
+                decoded = await asyncio.to_thread(_decode, body)
+        finally:
+            self.task = None
+            self._busy = False
+        if isinstance(decoded, Exception):
+            self._fault(*undecodable(decoded))
+        else:
+            self._run(*decoded)
+        self._advance()
 
     def _run(self, call: str, params: list[Any]) -> None:
         try:

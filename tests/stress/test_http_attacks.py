@@ -175,3 +175,36 @@ async def test_slow_heads_do_not_starve_new_clients(tmp_path: Path) -> None:
             for sock in trickling:
                 sock.close()
     record("attack-slow-heads", {"connections": 300, "descriptor_limit": 256, **canary_figures})
+
+
+async def test_large_bodies_do_not_stall_other_clients(tmp_path: Path) -> None:
+    """8 strangers at once each post 15 MB of XML-RPC, twice: other clients keep being answered.
+
+    Decoding 15 MB takes over a second; on the event loop, 16 of them held
+    every other client for tens of seconds.
+    """
+    padding = {f"x.k{i}": "v" * 20 for i in range(15_000_000 // 90)}  # 88 bytes an entry
+    body = encode_call("samp.hub.declareMetadata", ["no-such-key", padding])
+    with samp_environment(tmp_path) as env:
+        async with jupyter_samp_hub(env.lockfile, home=env.home) as hub:
+            url = hub.url
+            pool = HttpPool()
+
+            async def stranger() -> list[str]:
+                faults = []
+                for _ in range(2):
+                    answer = await pool.post(url, body, timeout=120)
+                    faults.append(answer.body.decode("utf-8", "replace"))
+                return faults
+
+            async with canary_running(env.lockfile) as canary:
+                started = time.perf_counter()
+                answers = await asyncio.gather(*(stranger() for _ in range(8)))
+                took = time.perf_counter() - started
+                await canary.made(3)
+                canary_figures = canary.figures()
+                canary.check()
+            pool.close()
+    assert all("Unknown private key" in fault for faults in answers for fault in faults)
+    record("attack-large-bodies", {"bodies": 16, "body_mb": round(len(body) / 1e6, 1),
+                                   "all_answered_s": round(took, 2), **canary_figures})
