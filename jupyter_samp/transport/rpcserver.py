@@ -57,7 +57,7 @@ _REASONS = {
 }
 
 
-def _decode(body: bytes) -> tuple[str, list[Any]] | Exception:
+def decode_request(body: bytes) -> tuple[str, list[Any]] | Exception:
     """The call in ``body``, or the exception that says why it cannot be read.
 
     Any exception, the decoder's own bugs included: it is answered as a fault.
@@ -66,6 +66,12 @@ def _decode(body: bytes) -> tuple[str, list[Any]] | Exception:
         return decode_call(body)
     except Exception as exc:
         return exc
+
+
+async def decode_aside(body: bytes, slots: asyncio.Semaphore) -> tuple[str, list[Any]] | Exception:
+    """:func:`decode_request` in a worker thread, holding one of ``slots`` (see LARGE_BODY)."""
+    async with slots:
+        return await asyncio.to_thread(decode_request, body)
 
 
 class CallEndpoint(Protocol):
@@ -365,7 +371,7 @@ class _Connection(asyncio.Protocol):
             self.book.busy(self)
             self.task = asyncio.get_running_loop().create_task(self._decode_aside(body))
             return
-        decoded = _decode(body)
+        decoded = decode_request(body)
         if isinstance(decoded, Exception):
             self._fault(*undecodable(decoded))
         else:
@@ -374,8 +380,7 @@ class _Connection(asyncio.Protocol):
     async def _decode_aside(self, body: bytes) -> None:
         """Decode a large body in a worker thread, one at a time per server, then run it."""
         try:
-            async with self.server.large_decodes:
-                decoded = await asyncio.to_thread(_decode, body)
+            decoded = await decode_aside(body, self.server.large_decodes)
         finally:
             self.task = None
             self._busy = False

@@ -10,16 +10,32 @@ result or the fault. Every fault says what was wrong.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any, Protocol
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
+from jupyter_samp.core.xmlrpc import encode_fault, encode_response
 from jupyter_samp.transport.faults import fault_for, too_large, undecodable
-from jupyter_samp.transport.rpcserver import ABOUT_PAGE
+from jupyter_samp.transport.rpcserver import ABOUT_PAGE, LARGE_BODY, decode_aside, decode_request
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
+
+
+#: One large decode at a time per event loop (a semaphore belongs to one loop).
+_LARGE_DECODES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _large_decodes() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _LARGE_DECODES.get(loop)
+    if slots is None:
+        slots = _LARGE_DECODES[loop] = asyncio.Semaphore(1)
+    return slots
 
 
 class XmlRpcEndpoint(Protocol):
@@ -64,12 +80,15 @@ class XmlRpcHandler(RequestHandler):
         if self._too_big:
             self._send_fault(*too_large(self.endpoint.max_body))
             return
-        try:
-            method, params = decode_call(b"".join(self._chunks))
-        except Exception as exc:
-            self._send_fault(*undecodable(exc))
+        body, self._chunks = b"".join(self._chunks), []
+        if len(body) > LARGE_BODY:  # decoded aside, so that other clients are served meanwhile
+            decoded = await decode_aside(body, _large_decodes())
+        else:
+            decoded = decode_request(body)
+        if isinstance(decoded, Exception):
+            self._send_fault(*undecodable(decoded))
             return
-        self._chunks = []
+        method, params = decoded
         try:
             result = await self.endpoint.handle_call(method, params, self)
             body = encode_response(result)
