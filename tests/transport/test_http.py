@@ -271,6 +271,35 @@ async def test_unsolicited_bytes_on_idle_connection_drop_it(pool: HttpPool) -> N
     assert server.accepted == 2
 
 
+async def test_idle_connection_closed_by_the_peer_leaves_the_pool(pool: HttpPool) -> None:
+    """A peer that closes an idle keep-alive connection takes it, and its key, out of the pool."""
+    hang_up = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def answer_once_then_close(server: RawServer, reader: asyncio.StreamReader,
+                                     writer: asyncio.StreamWriter) -> None:
+        await server.request(reader)
+        writer.write(OK)
+        await writer.drain()
+        await hang_up.wait()
+
+    async with RawServer(answer_once_then_close) as server:
+        await pool.post(server.url, b"x", timeout=PROMPT)
+        assert len(pool._idle) == 1
+        (connection,) = next(iter(pool._idle.values()))
+        lost = connection.on_lost
+        assert lost is not None
+
+        def noted() -> None:
+            lost()
+            closed.set()
+
+        connection.on_lost = noted
+        hang_up.set()
+        await within(closed.wait(), PROMPT)  # the server closed its end: connection_lost ran
+        assert pool._idle == {}
+
+
 # ---------------------------------------------------------------- failures
 
 
