@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jupyter_samp import Hub, connect
 from jupyter_samp.data import DataBridge
-from jupyter_samp.data.votable import plan_votable
+from jupyter_samp.data.codecs.votable import plan_votable
 from jupyter_samp.testing import PeerProcess, samp_environment
 
 COLUMNS = 10

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jupyter_samp.data.votable import iter_votable, votable_bytes
+from jupyter_samp.data.codecs.votable import iter_votable, votable_bytes
 
 
 def best_of(repeat: int, action: Callable[[], object]) -> float:

@@ -5,10 +5,10 @@
   and images; :mod:`jupyter_samp.data.shortcuts` (:func:`send_table` and
   friends) use a client's default bridge.
 * :mod:`jupyter_samp.data.server`: the local HTTP server the data is fetched from.
-* :mod:`jupyter_samp.data.votable` writes VOTable 1.4 (BINARY2, BINARY,
+* :mod:`jupyter_samp.data.codecs.votable` writes VOTable 1.4 (BINARY2, BINARY,
   TABLEDATA) from astropy tables and pandas DataFrames, streamed in chunks.
-* :mod:`jupyter_samp.data.fits` writes FITS images and tables.
-* :mod:`jupyter_samp.data.decode` reads VOTable and FITS data received from
+* :mod:`jupyter_samp.data.codecs.fits` writes FITS images and tables.
+* :mod:`jupyter_samp.data.codecs.decode` reads VOTable and FITS data received from
   other applications.
 
 These modules import numpy, pandas and astropy; importing this package does

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_samp.data.payload import FilePayload, Payload
+from jupyter_samp.data.codecs.fits import image_payload, table_fits_bytes
+from jupyter_samp.data.codecs.votable import plan_votable
+from jupyter_samp.data.payload import BytesPayload, FilePayload, Payload
 from jupyter_samp.errors import InvalidValueError
 
 VOTABLE_TYPE = "application/x-votable+xml"
@@ -135,7 +137,6 @@ def prepare_table(
         return reference
     if format == "fits":
         return _fits_table(data, name, options)
-    from jupyter_samp.data.votable import plan_votable
 
     chunk_rows = options.pop("chunk_rows", None)
     plan = plan_votable(data, name=name, **options)
@@ -152,8 +153,6 @@ def _fits_table(data: Any, name: str | None, options: dict[str, Any]) -> Prepare
     InvalidValueError
         Options other than ``index``, or data that cannot be written.
     """
-    from jupyter_samp.data.fits import table_fits_bytes
-    from jupyter_samp.data.payload import BytesPayload
 
     unknown = set(options) - {"index"}
     if unknown:
@@ -196,7 +195,6 @@ def prepare_image(
     reference = _by_reference(data, "fits")
     if reference is not None:
         return reference
-    from jupyter_samp.data.fits import image_payload
 
     if hasattr(data, "to_hdu") and not hasattr(data, "__array_interface__"):
         data = data.to_hdu()  # CCDData and friends know how to become FITS

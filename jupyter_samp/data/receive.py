@@ -26,6 +26,12 @@ import numpy as np
 
 from jupyter_samp.client import Client, Message
 from jupyter_samp.core.values import decode_int
+from jupyter_samp.data.codecs.decode import (
+    read_fits_image,
+    read_fits_table,
+    read_votable,
+    to_pandas,
+)
 from jupyter_samp.data.fetch import fetch
 from jupyter_samp.data.handles import TableEvent, TableHandle
 from jupyter_samp.errors import InvalidValueError
@@ -224,7 +230,6 @@ class ReceivingMixin:
         return await asyncio.to_thread(reader, source), url
 
     async def _on_table_load(self, message: Message) -> dict[str, Any]:
-        from jupyter_samp.data.decode import read_fits_table, read_votable, to_pandas
 
         reader = read_votable if TABLE_MTYPES[message.mtype] == "votable" else read_fits_table
         table, url = await self._load(message, reader)
@@ -243,7 +248,6 @@ class ReceivingMixin:
         return {}
 
     async def _on_image_load(self, message: Message) -> dict[str, Any]:
-        from jupyter_samp.data.decode import read_fits_image
 
         hdul, url = await self._load(message, read_fits_image)
         image_id, name = _string(message.params, "image-id"), _string(message.params, "name")

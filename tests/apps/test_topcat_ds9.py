@@ -18,7 +18,7 @@ import pytest
 from astropy.wcs import WCS
 
 from jupyter_samp.data import TableEvent
-from jupyter_samp.data.decode import read_votable, to_pandas
+from jupyter_samp.data.codecs.decode import read_votable, to_pandas
 from jupyter_samp.data.fetch import fetch
 from jupyter_samp.testing import java_command, run_peer
 from tests.apps.conftest import ARTIFACTS, Desktop

@@ -25,7 +25,7 @@ from jupyter_samp.core.xmlrpc import (
 )
 from jupyter_samp.core.xmlrpc_tree import Decoded, decode_tree
 from jupyter_samp.core.xmlsafe import check_prolog
-from jupyter_samp.data.decode import read_votable
+from jupyter_samp.data.codecs.decode import read_votable
 from jupyter_samp.errors import InvalidValueError, ProtocolError
 
 CALL = "<methodCall><methodName>samp.hub.ping</methodName><params><param><value>{}</value>" \

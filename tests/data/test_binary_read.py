@@ -12,10 +12,10 @@ from astropy.io.votable import parse
 from astropy.io.votable.tree import VOTableFile
 from astropy.table import Table
 
-from jupyter_samp.data._binary_read import read_binary_votable
-from jupyter_samp.data.decode import read_votable, to_pandas
-from jupyter_samp.data.fits import fits_bytes, image_payload
-from jupyter_samp.data.votable import votable_bytes
+from jupyter_samp.data.codecs._binary_read import read_binary_votable
+from jupyter_samp.data.codecs.decode import read_votable, to_pandas
+from jupyter_samp.data.codecs.fits import fits_bytes, image_payload
+from jupyter_samp.data.codecs.votable import votable_bytes
 
 
 def astropy_reading(doc: bytes) -> Table:

@@ -12,8 +12,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from jupyter_samp.data.decode import read_fits_image, read_fits_table
-from jupyter_samp.data.fits import fits_bytes, table_fits_bytes
+from jupyter_samp.data.codecs.decode import read_fits_image, read_fits_table
+from jupyter_samp.data.codecs.fits import fits_bytes, table_fits_bytes
 from jupyter_samp.errors import InvalidValueError
 
 

@@ -26,7 +26,7 @@ from jupyter_samp.data.server import (
     Resource,
     ResourceServer,
 )
-from jupyter_samp.data.votable import plan_votable
+from jupyter_samp.data.codecs.votable import plan_votable
 from jupyter_samp.errors import InvalidValueError
 
 

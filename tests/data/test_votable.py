@@ -27,8 +27,8 @@ from astropy.time import Time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyter_samp.data.decode import read_votable, to_pandas
-from jupyter_samp.data.votable import iter_votable, plan_votable, votable_bytes
+from jupyter_samp.data.codecs.decode import read_votable, to_pandas
+from jupyter_samp.data.codecs.votable import iter_votable, plan_votable, votable_bytes
 from jupyter_samp.errors import InvalidValueError
 
 SERIALIZATIONS = ["binary2", "binary", "tabledata"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from jupyter_samp import Message, connect
-from jupyter_samp.data.votable import votable_bytes
+from jupyter_samp.data.codecs.votable import votable_bytes
 from jupyter_samp.testing import samp_environment
 
 from .kernel import kernel_env, run_cell, running_kernel

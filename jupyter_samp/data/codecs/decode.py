@@ -6,7 +6,7 @@ Remote URLs are not fetched here; download them first.
 
 Typical use::
 
-    from jupyter_samp.data.decode import read_votable, to_pandas
+    from jupyter_samp.data.codecs.decode import read_votable, to_pandas
 
     table = read_votable(body)        # astropy Table, units and UCDs kept
     df = to_pandas(table)             # DataFrame with nullable dtypes
@@ -19,8 +19,17 @@ import os
 from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
+from xml.parsers.expat import ExpatError
 
-from jupyter_samp.data._prolog import checked_source
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+from astropy.io.votable import parse
+from astropy.table import Column, Table
+
+from jupyter_samp.data.codecs._binary_read import read_binary_votable
+from jupyter_samp.data.codecs._frames import unit_string
+from jupyter_samp.data.codecs._prolog import checked_source
 from jupyter_samp.errors import InvalidValueError
 
 
@@ -75,9 +84,7 @@ def read_votable(source: Any, *, table: int | str = 0) -> Any:
     FileNotFoundError
         A path that does not exist.
     """
-    from xml.parsers.expat import ExpatError
 
-    from astropy.io.votable import parse
 
     # Before any parsing: astropy would expand entities a DTD declares.
     opened = checked_source(_open_source(source))
@@ -100,7 +107,6 @@ def _read_fast(opened: Any) -> Any:
     In-memory files are read through their buffer and paths through a memory
     map, so nothing is copied before the base64 decode.
     """
-    from jupyter_samp.data._binary_read import read_binary_votable
 
     if isinstance(opened, io.BytesIO):
         with opened.getbuffer() as buffer:
@@ -152,8 +158,6 @@ def read_fits_table(source: Any, *, hdu: int | str | None = None) -> Any:
     FileNotFoundError
         A path that does not exist.
     """
-    from astropy.io import fits
-    from astropy.table import Table
 
     with _open_fits(source) as hdul:
         if hdu is None:
@@ -181,7 +185,6 @@ def read_fits_image(source: Any) -> Any:
     FileNotFoundError
         A path that does not exist.
     """
-    from astropy.io import fits
 
     with _open_fits(source) as hdul:
         images = [h for h in hdul if isinstance(h, (fits.PrimaryHDU, fits.ImageHDU))]
@@ -200,7 +203,6 @@ def _open_fits(source: Any) -> Any:
     InvalidValueError
         The data is not FITS.
     """
-    from astropy.io import fits
 
     try:
         return fits.open(_open_source(source), memmap=False, lazy_load_hdus=False)
@@ -232,9 +234,7 @@ def to_pandas(table: Any, *, index: str | None = None) -> Any:
     InvalidValueError
         ``index`` names no column.
     """
-    import pandas as pd
 
-    from jupyter_samp.data._frames import unit_string
 
     if index is not None and index not in table.colnames:
         raise InvalidValueError(f"no column {index!r} to use as index")
@@ -253,9 +253,6 @@ def to_pandas(table: Any, *, index: str | None = None) -> Any:
 
 def _series(col: Any, nrows: int) -> Any:
     """One astropy column as a pandas Series (see :func:`to_pandas`)."""
-    import numpy as np
-    import pandas as pd
-    from astropy.table import Column, Table
 
     if not isinstance(col, Column):  # Time, Quantity...: astropy knows best
         return Table([col], copy=False).to_pandas().iloc[:, 0].reset_index(drop=True)

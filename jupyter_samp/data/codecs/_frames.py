@@ -8,12 +8,18 @@ handled here; the writers downstream only see :class:`._sources.Source`.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import astropy.units as u
 import numpy as np
+import pandas as pd
+from astropy.table import Column
+from astropy.time import Time
+from astropy.units import Quantity
 
-from jupyter_samp.data._sources import (
+from jupyter_samp.data.codecs._sources import (
     Source,
     derived_source,
     nonempty,
@@ -41,9 +47,7 @@ def unit_string(unit: Any) -> str | None:
     """
     if unit is None or unit == "":
         return None
-    import warnings
 
-    import astropy.units as u
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a failed parse warns before it raises
@@ -86,7 +90,6 @@ def dataframe_sources(df: Any, *, index: bool = True) -> list[Source]:
     InvalidValueError
         A column whose dtype or content VOTable cannot carry (named in the message).
     """
-    import pandas as pd
 
     sources = []
     if index and not _default_index(df.index):
@@ -107,7 +110,6 @@ def dataframe_sources(df: Any, *, index: bool = True) -> list[Source]:
 
 def _default_index(idx: Any) -> bool:
     """True for the ``RangeIndex(0, n)`` pandas creates when no index is given."""
-    import pandas as pd
 
     return isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1 and idx.name is None
 
@@ -121,7 +123,6 @@ def series_source(name: str, s: Any) -> Source:
         Unsupported extension dtypes (period, interval, sparse...) and object
         columns that are not all text.
     """
-    import pandas as pd
 
     dtype = s.dtype
     if isinstance(dtype, pd.CategoricalDtype):
@@ -171,7 +172,6 @@ def _masked_extension_source(name: str, array: Any, kind: str, np_dtype: Any, fi
 
 def _categorical_source(name: str, s: Any) -> Source:
     """A categorical column written as its categories' values (code -1 is null)."""
-    import pandas as pd
 
     categories = s.cat.categories
     codes = s.cat.codes.to_numpy()
@@ -210,9 +210,6 @@ def table_sources(table: Any) -> list[Source]:
     InvalidValueError
         A column whose dtype or content VOTable cannot carry.
     """
-    from astropy.table import Column
-    from astropy.time import Time
-    from astropy.units import Quantity
 
     plain = (Column, Quantity, Time)
     if not all(isinstance(col, plain) for col in table.itercols()):
@@ -224,8 +221,6 @@ def table_sources(table: Any) -> list[Source]:
 
 def _astropy_column_source(col: Any) -> Source:
     """One astropy column (Column, MaskedColumn, Quantity, Time) as a :class:`Source`."""
-    from astropy.time import Time
-    from astropy.units import Quantity
 
     name = column_name(col.info.name)
     meta = {

@@ -2,7 +2,7 @@
 
 Typical use::
 
-    from jupyter_samp.data.votable import iter_votable, votable_bytes
+    from jupyter_samp.data.codecs.votable import iter_votable, votable_bytes
 
     body = votable_bytes(df)                       # whole document at once
     for piece in iter_votable(table, chunk_rows=30_000):
@@ -41,8 +41,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jupyter_samp.data._fields import Field, plan_field
-from jupyter_samp.data._xml import document_parts
+from jupyter_samp.data.codecs import _frames
+from jupyter_samp.data.codecs._encode import binary_chunk, binary_layout, tabledata_chunk
+from jupyter_samp.data.codecs._fields import Field, plan_field
+from jupyter_samp.data.codecs._frames import apply_overrides
+from jupyter_samp.data.codecs._xml import document_parts
+from jupyter_samp.data.payload import Segment, SegmentPayload, StreamPayload
 from jupyter_samp.errors import InvalidValueError
 
 if TYPE_CHECKING:
@@ -87,7 +91,6 @@ class VOTablePlan:
     @property
     def row_bytes(self) -> int:
         """Size of one binary row (BINARY2 includes the null flags)."""
-        from jupyter_samp.data._encode import binary_layout
 
         return binary_layout(self.fields, self.serialization == "binary2").itemsize
 
@@ -123,7 +126,6 @@ class VOTablePlan:
         InvalidValueError
             Bad ``chunk_rows`` (raised at the first ``next()``).
         """
-        from jupyter_samp.data._encode import binary_chunk, binary_layout, tabledata_chunk
 
         rows = self.chunk_rows(chunk_rows)
         head, tail = document_parts(self)
@@ -160,8 +162,6 @@ class VOTablePlan:
         """
         if self.serialization == "tabledata":
             return None
-        from jupyter_samp.data._encode import binary_chunk, binary_layout
-        from jupyter_samp.data.payload import Segment
 
         head, tail = document_parts(self)
         rows, size = self.chunk_rows(chunk_rows), self.row_bytes
@@ -180,7 +180,6 @@ class VOTablePlan:
 
     def payload(self, chunk_rows: int | None = None) -> Payload:
         """A :class:`~jupyter_samp.data.payload.Payload` serving this document, streamed."""
-        from jupyter_samp.data.payload import SegmentPayload, StreamPayload
 
         segments = self.segments(chunk_rows)
         if segments is None:
@@ -241,7 +240,6 @@ def plan_votable(
     sources, meta = _sources_and_meta(data, index)
     if not sources:
         raise InvalidValueError("cannot write a VOTable with no columns")
-    from jupyter_samp.data._frames import apply_overrides
 
     given = {"unit": units, "ucd": ucds, "description": descriptions}
     sources = apply_overrides(sources, {k: v for k, v in given.items() if v}, strict=True)
@@ -298,7 +296,6 @@ def _sources_and_meta(data: Any, index: bool) -> tuple[list[Any], dict[str, Any]
         ``data`` is not an astropy Table, a pandas DataFrame/Series or a numpy
         structured array.
     """
-    from jupyter_samp.data import _frames
 
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(data, pandas.Series):

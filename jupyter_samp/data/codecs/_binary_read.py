@@ -19,6 +19,8 @@ import re
 from typing import Any
 
 import numpy as np
+from astropy.io.votable import parse
+from astropy.table import MaskedColumn, Table
 
 #: Anything exposing the buffer protocol: bytes, memoryview, mmap.
 Buffer = Any
@@ -84,7 +86,6 @@ def _locate(view: memoryview) -> tuple[int, int, int, bool] | None:
 
 def _header_table(head: bytes) -> tuple[list[Any], Any] | None:
     """astropy's reading of the document up to ``<DATA``: the fields and an empty table."""
-    from astropy.io.votable import parse
 
     if head.count(b"<RESOURCE") != 1:
         return None
@@ -135,7 +136,6 @@ def _shape(arraysize: str | None) -> tuple[int, ...] | None:
 
 
 def _build(empty: Any, fields: list[Any], records: np.ndarray, binary2: bool) -> Any:
-    from astropy.table import MaskedColumn, Table
 
     flags = None
     if binary2:

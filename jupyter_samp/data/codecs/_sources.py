@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pandas import isna
+from pandas.api.types import infer_dtype
 
 from jupyter_samp.errors import InvalidValueError
 
@@ -103,7 +105,6 @@ def object_kind(name: str, values: Any) -> str:
         Any other mixture (numbers, dicts, lists, mixed str and bytes...):
         such a column has no VOTable type, so it is refused up front.
     """
-    from pandas.api.types import infer_dtype
 
     # infer_dtype walks the objects in C and skips None/NaN/NA, so this check
     # costs little even on millions of rows.
@@ -120,7 +121,6 @@ def object_kind(name: str, values: Any) -> str:
 
 def _object_chunk(kind: str, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Convert a chunk of a validated object column to ``U``/``S`` plus its null mask."""
-    from pandas import isna
 
     mask = np.asarray(isna(chunk), dtype=bool)
     if mask.any():

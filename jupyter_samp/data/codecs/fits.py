@@ -2,7 +2,7 @@
 
 Typical use::
 
-    from jupyter_samp.data.fits import fits_bytes, table_fits_bytes
+    from jupyter_samp.data.codecs.fits import fits_bytes, table_fits_bytes
 
     body = fits_bytes(image_array, wcs=wcs)     # 2-D image with its WCS
     body = table_fits_bytes(df)                 # a FITS binary table
@@ -15,8 +15,16 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
+import astropy.units as u
 import numpy as np
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
+from astropy.table import Column, MaskedColumn, Table
 
+from jupyter_samp.data.codecs._encode import iso_strings
+from jupyter_samp.data.codecs._fields import plan_field
+from jupyter_samp.data.codecs._frames import dataframe_sources, is_dataframe
+from jupyter_samp.data.payload import BytesPayload, Segment, SegmentPayload
 from jupyter_samp.errors import InvalidValueError
 
 if TYPE_CHECKING:
@@ -76,7 +84,6 @@ def image_hdulist(
     Parameters and errors are those of :func:`fits_bytes`. An HDUList is
     returned as it is (checked, not copied); an image becomes the primary HDU.
     """
-    from astropy.io import fits
 
     if isinstance(obj, fits.HDUList):
         _refuse_extras(header, wcs, "an HDUList")
@@ -111,7 +118,6 @@ def check_viewable(hdul: Any, allow_ndim: bool = False) -> None:
         No HDU holds data, the first data is a table, or (without
         ``allow_ndim``) the image is not 2-D.
     """
-    from astropy.io import fits
 
     for hdu in hdul:
         if hdu.data is None:
@@ -143,7 +149,6 @@ def image_payload(
         As :func:`fits_bytes`, and data an image viewer cannot show
         (see :func:`check_viewable`).
     """
-    from jupyter_samp.data.payload import BytesPayload, SegmentPayload
 
     hdul = image_hdulist(obj, header=header, wcs=wcs, allow_ndim=allow_ndim)
     check_viewable(hdul, allow_ndim)
@@ -171,9 +176,7 @@ def _image_segments(hdu: Any) -> list[Segment]:
     InvalidValueError
         The header does not verify.
     """
-    from astropy.io.fits.verify import VerifyError
 
-    from jupyter_samp.data.payload import Segment
 
     try:
         hdu.verify("exception")
@@ -249,7 +252,6 @@ def _write(hdul: Any) -> bytes:
     InvalidValueError
         The headers do not verify (``output_verify="exception"``).
     """
-    from astropy.io.fits.verify import VerifyError
 
     buffer = io.BytesIO()
     try:
@@ -289,7 +291,6 @@ def table_fits_bytes(table: Any, *, index: bool = True) -> bytes:
         Non-ASCII text (FITS tables hold ASCII only; send a VOTable instead),
         or a column that cannot be written (named in the message).
     """
-    from jupyter_samp.data._frames import is_dataframe
 
     if is_dataframe(table):
         table = _dataframe_table(table, index)
@@ -309,12 +310,7 @@ def table_fits_bytes(table: Any, *, index: bool = True) -> bytes:
 
 def _dataframe_table(df: Any, index: bool) -> Any:
     """A DataFrame as an astropy Table, column by column through our sources."""
-    import astropy.units as u
-    from astropy.table import Column, MaskedColumn, Table
 
-    from jupyter_samp.data._encode import iso_strings
-    from jupyter_samp.data._fields import plan_field
-    from jupyter_samp.data._frames import dataframe_sources
 
     columns = []
     for source in dataframe_sources(df, index=index):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_samp.data._sources import Source
+from jupyter_samp.data.codecs._sources import Source
 from jupyter_samp.errors import InvalidValueError
 
 #: Rows read per step while scanning: bounded memory, few Python iterations.

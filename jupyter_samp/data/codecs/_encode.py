@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jupyter_samp.data._fields import Field, cell_mask, iso_text
+from jupyter_samp.data.codecs._fields import Field, cell_mask, iso_text
 
 _T, _F, _UNKNOWN = 84, 70, 63  # ord("T"), ord("F"), ord("?"): VOTable boolean bytes
 _FLAGS = "nulls"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jupyter_samp.data._fields import Field
+from jupyter_samp.data.codecs._fields import Field
 from jupyter_samp.errors import InvalidValueError
 
 _PROLOGUE = (
