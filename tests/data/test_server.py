@@ -18,6 +18,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.iostream import IOStream
 
+from jupyter_samp.data.codecs.votable import plan_votable
 from jupyter_samp.data.payload import BLOCK, FILE_BLOCK, StreamPayload
 from jupyter_samp.data.server import (
     CHUNK,
@@ -26,7 +27,6 @@ from jupyter_samp.data.server import (
     Resource,
     ResourceServer,
 )
-from jupyter_samp.data.codecs.votable import plan_votable
 from jupyter_samp.errors import InvalidValueError
 
 
