@@ -134,7 +134,7 @@ async def serving_memory(df: pd.DataFrame) -> int:
     """Peak bytes traced while the server streams the table to a discarding client."""
     from tornado.httpclient import AsyncHTTPClient
 
-    from jupyter_samp.data.server import ResourceServer
+    from jupyter_samp.data.resources import ResourceServer
 
     async with ResourceServer() as server:
         res = server.publish(plan_votable(df).payload(), filename="t.vot")

@@ -28,7 +28,7 @@ PACKAGE = sorted([
     "load_ipython_extension",
 ])
 DATA = [
-    "DataBridge", "DeliveryError", "FetchError", "Receipt", "Received", "Resource",
+    "DataBridge", "DeliveryError", "FetchError", "ImageHandle", "Receipt", "Received", "Resource",
     "ResourceServer", "TableEvent", "TableHandle", "TableReceipt", "bridge_for", "load_bibcode",
     "point_at", "send_image", "send_spectrum", "send_table", "sky_position",
 ]

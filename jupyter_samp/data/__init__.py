@@ -4,7 +4,7 @@
   spectra, positions and row selections through a client, and receives tables
   and images; :mod:`jupyter_samp.data.shortcuts` (:func:`send_table` and
   friends) use a client's default bridge.
-* :mod:`jupyter_samp.data.server`: the local HTTP server the data is fetched from.
+* :mod:`jupyter_samp.data.resources`: the local HTTP server the data is fetched from.
 * :mod:`jupyter_samp.data.codecs.votable` writes VOTable 1.4 (BINARY2, BINARY,
   TABLEDATA) from astropy tables and pandas DataFrames, streamed in chunks.
 * :mod:`jupyter_samp.data.codecs.fits` writes FITS images and tables.
@@ -35,9 +35,10 @@ _EXPORTS = {
     "DeliveryError": "receipts",
     "TableHandle": "handles",
     "TableEvent": "handles",
+    "ImageHandle": "handles",
     "Received": "receive",
-    "ResourceServer": "server",
-    "Resource": "server",
+    "ResourceServer": "resources",
+    "Resource": "resources",
     "FetchError": "fetch",
 }
 

@@ -14,7 +14,7 @@ Typical use::
         await bridge.send_image(image, wcs=wcs)          # every image viewer
         await bridge.point_at(SkyCoord.from_name("M31")) # recentre them
 
-Data is served by a :class:`~jupyter_samp.data.server.ResourceServer` on
+Data is served by a :class:`~jupyter_samp.data.resources.ResourceServer` on
 127.0.0.1 at unguessable URLs, streamed as it is fetched. Everything is
 checked before any message is sent: a table with an object column, a 3-D
 array for an image viewer, an unknown recipient raise at once.
@@ -35,7 +35,7 @@ from typing import Any
 from jupyter_samp.client import Client
 from jupyter_samp.data.delivery import Targets, check_subscribers, deliver, resolve_targets
 from jupyter_samp.data.fetch import DEFAULT_MAX_BYTES
-from jupyter_samp.data.handles import TableHandle
+from jupyter_samp.data.handles import ImageHandle, TableHandle
 from jupyter_samp.data.prepare import (
     Prepared,
     prepare_image,
@@ -45,7 +45,7 @@ from jupyter_samp.data.prepare import (
 )
 from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.data.receive import ReceivingMixin
-from jupyter_samp.data.server import Resource, ResourceServer
+from jupyter_samp.data.resources import Resource, ResourceServer
 from jupyter_samp.data.sky import sky_position
 from jupyter_samp.errors import InvalidValueError
 
@@ -132,7 +132,7 @@ class DataBridge(ReceivingMixin):
 
     def forget(self, handle: TableHandle) -> None:
         """Stop serving a table's data and tracking its selections."""
-        self.unregister(handle)
+        self.untrack(handle)
         for resource in [r for r in self.resources if r.url == handle.url]:
             resource.withdraw()
             self.resources.remove(resource)
@@ -241,7 +241,7 @@ class DataBridge(ReceivingMixin):
         handle = TableHandle(data, table_id=ident, url=self.publish(prepared), name=label,
                              nrows=prepared.nrows if prepared.nrows is not None else _rows(data),
                              bridge=self)
-        self.register(handle)
+        self.track(handle)
         handle.delivery = asyncio.get_running_loop().create_task(
             self._send_table(handle, mtype, targets, timeout)
         )
@@ -307,20 +307,23 @@ class DataBridge(ReceivingMixin):
         wcs: Any = None,
         allow_ndim: bool = False,
         timeout: float | None = None,
-    ) -> asyncio.Task[Receipt]:
-        """Check and publish an image, and start sending it; return the sending task.
+    ) -> ImageHandle:
+        """Check and publish an image, and start sending it in the background.
 
-        Takes the arguments of :meth:`send_image` and raises what it raises,
-        here, before anything is sent. Needs a running loop.
+        As :meth:`start_table`: everything that can be wrong raises here,
+        before anything is sent, and the returned handle's ``delivery`` task
+        (or ``await handle``) gives the :class:`Receipt`. Takes the arguments
+        of :meth:`send_image` and raises what it raises. Needs a running loop.
         """
         label = self._label(name, data, "image")
         prepared = prepare_image(data, name=label, header=header, wcs=wcs, allow_ndim=allow_ndim)
         targets = self._targets("image.load.fits", to)
-        params = {"url": self.publish(prepared), "image-id": self._new_id(image_id, label),
-                  "name": label}
-        return asyncio.get_running_loop().create_task(
+        url, ident = self.publish(prepared), self._new_id(image_id, label)
+        params = {"url": url, "image-id": ident, "name": label}
+        delivery = asyncio.get_running_loop().create_task(
             self._deliver("image.load.fits", params, targets, timeout)
         )
+        return ImageHandle(ident, url, label, delivery)
 
     async def send_spectrum(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -112,6 +112,18 @@ class TableHandle:
     def __repr__(self) -> str:
         return (f"<TableHandle {self.table_id!r} ({self.nrows} rows), "
                 f"{len(self._rows)} selected, highlighted={self.highlighted}>")
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        """``await handle``: the receipt, once the sending has ended (as ``await handle.delivery``).
+
+        Raises
+        ------
+        RuntimeError
+            If the table is not being sent (a handle of a received table).
+        """
+        if self.delivery is None:
+            raise RuntimeError("this table is not being sent: it has no delivery to wait for")
+        return self.delivery.__await__()
 
     # ------------------------------------------------------------ state
 
@@ -239,6 +251,41 @@ class TableHandle:
         """Stop serving the table and forget it (later selections are refused)."""
         if self._bridge is not None:
             self._bridge.forget(self)
+
+
+@dataclass
+class ImageHandle:
+    """One image being sent, as :meth:`DataBridge.start_image` returns it.
+
+    ``await handle`` (or ``await handle.delivery``) gives the receipt, as for
+    a :class:`TableHandle`.
+
+    Attributes
+    ----------
+    image_id : str
+        The identifier SAMP messages use for it.
+    url : str
+        Where it was offered.
+    name : str
+        Its label in other applications.
+    delivery : asyncio.Task
+        The background task sending it; its result is the :class:`Receipt`.
+    """
+
+    image_id: str
+    url: str
+    name: str
+    delivery: asyncio.Task[Receipt]
+
+    def __await__(self) -> Generator[Any, None, Receipt]:
+        """The receipt, once the sending has ended."""
+        return self.delivery.__await__()
+
+    @property
+    def receipt(self) -> Receipt | None:
+        """The outcome of the sending, once it has ended without error; else None."""
+        done = self.delivery.done() and not self.delivery.cancelled()
+        return self.delivery.result() if done and self.delivery.exception() is None else None
 
 
 def take_rows(data: Any, rows: np.ndarray) -> Any:

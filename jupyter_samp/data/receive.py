@@ -194,13 +194,13 @@ class ReceivingMixin:
         self._handle_mtype(IMAGE_MTYPE, self._on_image_load)
         return _remover(self._image_callbacks, callback)
 
-    def register(self, handle: TableHandle) -> None:
+    def track(self, handle: TableHandle) -> None:
         """Track selections for ``handle`` (by its id and its URL; earlier ones win)."""
         self._by_id.setdefault(handle.table_id, handle)
         self._by_url.setdefault(handle.url, handle)
         self._listen_for_selections()
 
-    def unregister(self, handle: TableHandle) -> None:
+    def untrack(self, handle: TableHandle) -> None:
         """Stop tracking ``handle``."""
         if self._by_id.get(handle.table_id) is handle:
             del self._by_id[handle.table_id]
@@ -241,7 +241,7 @@ class ReceivingMixin:
         # Selections then come back as rows of what the callbacks were given.
         handle = TableHandle(frame if frame is not None else table, table_id=table_id, url=url,
                              name=name, nrows=len(table), bridge=self)  # type: ignore[arg-type]
-        self.register(handle)
+        self.track(handle)
         for callback, as_pandas in list(self._table_callbacks):
             data = frame if as_pandas else table
             await call_back(callback, self._received(message, data, url, table_id, name, handle))

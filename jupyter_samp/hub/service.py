@@ -85,12 +85,12 @@ class HubService:
         HubFault
             For every refusal, with a message that says what was wrong.
         """
-        result = self.start(profile, method, params)
+        result = self.begin_call(profile, method, params)
         if method == "callAndWait":
             return await result
         return result
 
-    def start(self, profile: str, method: str, params: list[Any]) -> Any:
+    def begin_call(self, profile: str, method: str, params: list[Any]) -> Any:
         """Run a common hub method without waiting: like :meth:`dispatch`.
 
         Every method's result is returned at once, except ``callAndWait``'s:

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jupyter_samp.errors import InvalidRequestError, RegistrationRefusedError
-from jupyter_samp.hub.delivery import XmlRpcDeliverer
 from jupyter_samp.hub.service import HubService, check_arguments
 from jupyter_samp.hub.traffic import log_traffic
+from jupyter_samp.hub.xmlrpc_delivery import XmlRpcDeliverer
 from jupyter_samp.transport.rpcserver import DEFAULT_MAX_BODY
 
 log = logging.getLogger("jupyter_samp.hub")
@@ -75,7 +75,7 @@ class StandardProfile:
             return self._register(params)
         if name == "setXmlrpcCallback":
             return self._set_callback(params)
-        result = self.service.start(PROFILE, name, params)
+        result = self.service.begin_call(PROFILE, name, params)
         if name == "callAndWait":
             return self._log_when_answered(params, result)
         log_traffic(self.service.router, name, params, result)

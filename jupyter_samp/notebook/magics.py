@@ -99,8 +99,8 @@ class SampMagics(Magics):
 
     def _do_image(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
-        task = session.send_image(data, to=args.to, name=args.name or args.args[0])
-        show_when_done(task, f"sending image {args.args[0]}...")
+        handle = session.send_image(data, to=args.to, name=args.name or args.args[0])
+        show_when_done(handle.delivery, f"sending image {args.args[0]}...")
         return None
 
     def _do_select(self, session: SampSession, args: Any) -> Any:

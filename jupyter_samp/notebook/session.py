@@ -160,16 +160,21 @@ class SampSession:
     send = send_table
 
     def send_image(self, data: Any, to: str | None = None, name: str | None = None,
-                   **options: Any) -> asyncio.Task[Any]:
-        """Send an HDU, HDUList or 2-D array as a FITS image; return the task giving the receipt.
+                   **options: Any) -> Any:
+        """Send an HDU, HDUList or 2-D array as a FITS image; return its handle at once.
+
+        Like :meth:`send_table`: ``await`` the handle
+        (:class:`~jupyter_samp.data.handles.ImageHandle`), or its
+        ``delivery``, for the receipt.
 
         Raises
         ------
         NotConnectedError, InvalidValueError, NoSuchClientError, NotSubscribedError
             As for :meth:`send_table`, before anything is sent.
         """
-        task: asyncio.Task[Any] = self._bridge().start_image(data, to, name=name, **options)
-        return task
+        handle = self._bridge().start_image(data, to, name=name, **options)
+        self.state.add_log("out", f"sent image {handle.name} ({handle.image_id})")
+        return handle
 
     def selection_of(self, data: Any) -> Any:
         """The rows of ``data`` selected in other applications (for the last time it was sent).

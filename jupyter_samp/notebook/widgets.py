@@ -124,7 +124,8 @@ class SendButton(widgets.VBox):
                                                  progress=self._show_progress)
                 task = handle.delivery
             else:
-                task = self.session.send_image(self.data, to=self.picker.value, name=self.name)
+                task = self.session.send_image(self.data, to=self.picker.value,
+                                               name=self.name).delivery
         except Exception as error:
             self.result.value = _error_html(error)
             return

@@ -19,7 +19,7 @@ from jupyter_samp import Client, Message, connect
 from jupyter_samp.data import DataBridge, Received, TableEvent
 from jupyter_samp.data.codecs.fits import fits_bytes
 from jupyter_samp.data.codecs.votable import votable_bytes
-from jupyter_samp.data.server import ResourceServer
+from jupyter_samp.data.resources import ResourceServer
 from jupyter_samp.errors import (
     ErrorResponse,
     InvalidValueError,

@@ -23,7 +23,7 @@ import pytest
 
 from jupyter_samp.client.hubproxy import StandardHubProxy
 from jupyter_samp.errors import HubFault, ProtocolError
-from jupyter_samp.hub import delivery
+from jupyter_samp.hub import xmlrpc_delivery as delivery
 from jupyter_samp.testing import SampEnvironment
 from jupyter_samp.testing.rawclient import RawClient, echo, echo_responder, standard_hub
 

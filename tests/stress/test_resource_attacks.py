@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from jupyter_samp.data.server import (
+from jupyter_samp.data.resources import (
     RETRY_AFTER,
     TRANSFER_HISTORY,
     Resource,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from jupyter_samp.hub.web.callbacks import CallbackQueue
+from jupyter_samp.hub.web.callback_queues import CallbackQueue
 
 
 @dataclass(eq=False)

@@ -31,7 +31,7 @@ from jupyter_samp.errors import (
 )
 from jupyter_samp.hub.service import COMMON_METHODS, HubService, check_arguments
 from jupyter_samp.hub.traffic import log_traffic
-from jupyter_samp.hub.web.callbacks import DEFAULT_QUEUE_LIMIT, CallbackQueue
+from jupyter_samp.hub.web.callback_queues import DEFAULT_QUEUE_LIMIT, CallbackQueue
 from jupyter_samp.hub.web.clients import WebClient, WebClients
 from jupyter_samp.hub.web.consent import Consent, WebRegistration, ask, deny_all
 from jupyter_samp.hub.web.urltracker import UrlTracker

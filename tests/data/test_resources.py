@@ -20,7 +20,7 @@ from tornado.iostream import IOStream
 
 from jupyter_samp.data.codecs.votable import plan_votable
 from jupyter_samp.data.payload import BLOCK, FILE_BLOCK, StreamPayload
-from jupyter_samp.data.server import (
+from jupyter_samp.data.resources import (
     CHUNK,
     RETRY_AFTER,
     TRANSFER_HISTORY,
