@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from jupyter_samp.client.naming import matching
 from jupyter_samp.client.tracker import ClientTracker, ClientView
 from jupyter_samp.core.message import Response, build_message
 from jupyter_samp.errors import (
@@ -108,9 +109,11 @@ class SendingMixin:
     # ------------------------------------------------------------ targets
 
     def resolve(self, target: str) -> str:
-        """Turn a client id or a friendly name (``"topcat"``) into a client id.
+        """Turn a client id or a friendly name (``"topcat"``, ``"ds9"``) into a client id.
 
-        Names match ``samp.name`` case-insensitively.
+        Names match ``samp.name`` exactly, then ignoring case, then by a
+        known alias, then as an unambiguous part of the name
+        (:mod:`jupyter_samp.client.naming`).
 
         Raises
         ------
@@ -122,14 +125,14 @@ class SendingMixin:
         clients = self.tracker.clients
         if target in clients or target in (self.hub_id, self.self_id):
             return target
-        wanted = target.casefold()
-        found = [view for view in clients.values() if view.name.casefold() == wanted]
+        others = [view for view in clients.values() if not view.is_hub]
+        found = matching(target, others, lambda view: view.name)
         if len(found) == 1:
             return found[0].id
         if found:
-            names = ", ".join(f"{view.id}" for view in found)
-            raise AmbiguousClientError(f"{len(found)} applications are called {target!r} "
-                                       f"({names}); give the id instead")
+            names = ", ".join(f"{view.name} ({view.id})" for view in found)
+            raise AmbiguousClientError(f"{len(found)} applications match {target!r} "
+                                       f"({names}); give the id or the whole name instead")
         raise NoSuchClientError(f"No application called {target!r} is connected"
                                 f"{_connected_list(clients)}")
 

@@ -105,7 +105,7 @@ async def test_ds9_shows_the_image_we_sent(desktop: Desktop) -> None:
     y, x = np.mgrid[0:80, 0:120]
     image = (np.exp(-((x - 60) ** 2 + (y - 40) ** 2) / 200.0) * 1000).astype("f4")
     image += np.random.default_rng(1).normal(0, 5, image.shape).astype("f4")
-    receipt = await desktop.bridge.send_image(image, to=desktop.ds9, wcs=wcs, name="gaussian")
+    receipt = await desktop.bridge.send_image(image, to="ds9", wcs=wcs, name="gaussian")
     assert receipt.ok == [desktop.ds9], receipt.summary()
     size = await desktop.client.call(desktop.ds9, "ds9.get", {"cmd": "fits size"}, timeout=30)
     assert size.result["value"].split() == ["120", "80"]
