@@ -354,15 +354,24 @@ class Router:
 
     # ------------------------------------------------------------ failures and time
 
-    def delivery_failed(self, delivery: Deliver, reason: str, *, dead: bool = False) -> None:
+    def delivery_failed(
+        self, delivery: Deliver, reason: str, *, dead: bool = False, answered: bool = False
+    ) -> None:
         """Record that a callback could not be delivered.
 
         A call gets an error response (or its synchronous caller a fault) at
         once, so no caller waits in vain; a recipient found ``dead`` is evicted.
+        A recipient that ``answered`` the call with an XML-RPC fault (an
+        exception in its code) is alive and has spoken: both kinds of caller
+        get a ``samp.error`` response from it, saying so, not a fault that
+        would call it uncallable.
         """
         if delivery.method == RECEIVE_CALL and delivery.msg_id is not None:
             call = self.calls.finish(delivery.msg_id, "failed")
-            if call is not None:
+            if call is not None and answered:
+                text = f"{delivery.recipient_id} failed to take the {call.mtype} call: {reason}"
+                self._answer(call, call.recipient_id, error_map(text))
+            elif call is not None:
                 text = f"Delivery of {call.mtype} to {delivery.recipient_id} failed: {reason}"
                 self._fail(call, text, NoSuchClientError if dead else NotCallableError)
         if dead and delivery.recipient_id in self._registered_ids():

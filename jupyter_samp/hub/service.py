@@ -189,10 +189,17 @@ class HubService:
         else:
             future.set_result(effect.response)
 
-    def delivery_failed(self, effect: Deliver, reason: str, *, dead: bool) -> None:
-        """Tell the router a delivery failed, and carry out what follows."""
+    def delivery_failed(
+        self, effect: Deliver, reason: str, *, dead: bool, answered: bool = False
+    ) -> None:
+        """Tell the router a delivery failed, and carry out what follows.
+
+        ``answered``: the recipient took the callback and answered it with a
+        fault (see :meth:`~jupyter_samp.core.router.Router.delivery_failed`).
+        """
         log.warning("delivery of %s to %s failed: %s", effect.method, effect.recipient_id, reason)
-        self.run(lambda router: router.delivery_failed(effect, reason, dead=dead))
+        self.run(lambda router: router.delivery_failed(effect, reason, dead=dead,
+                                                       answered=answered))
 
     def _arm_timer(self) -> None:
         deadline = self.router.next_deadline()

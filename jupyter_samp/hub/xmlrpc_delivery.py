@@ -41,7 +41,8 @@ class XmlRpcDeliverer:
     Parameters
     ----------
     on_failure : callable
-        ``on_failure(effect, reason, dead=...)`` is called when a delivery fails.
+        ``on_failure(effect, reason, dead=...)`` is called when a delivery fails;
+        with ``answered=True`` too when the recipient answered with a fault.
     timeout : float
         Seconds a client may take to accept a callback before it counts as failed.
     """
@@ -100,17 +101,21 @@ class XmlRpcDeliverer:
         except ClientTimeoutError:
             self._report(effect, f"no answer within {self.timeout:g} s", dead=False)
         except HubFault as exc:
-            self._report(effect, f"it answered with a fault: {exc}", dead=False)
+            self._report(effect, f"it answered with an XML-RPC fault: {exc}", dead=False,
+                         answered=True)
         except (ProtocolError, InvalidValueError) as exc:
             self._report(effect, f"bad answer: {exc}", dead=False)
         except Exception as exc:  # a bug must still answer the caller, not kill the task
             log.exception("delivery of %s to %s failed", method, effect.recipient_id)
             self._report(effect, f"internal error: {type(exc).__name__}: {exc}", dead=False)
 
-    def _report(self, effect: Deliver, reason: str, *, dead: bool) -> None:
+    def _report(self, effect: Deliver, reason: str, *, dead: bool, answered: bool = False) -> None:
         """Tell the service; a failure there is logged, since nobody else would see it."""
         try:
-            self._on_failure(effect, reason, dead=dead)
+            if answered:
+                self._on_failure(effect, reason, dead=dead, answered=True)
+            else:
+                self._on_failure(effect, reason, dead=dead)
         except Exception:
             log.exception("could not report the failed delivery to %s", effect.recipient_id)
 

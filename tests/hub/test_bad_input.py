@@ -482,3 +482,47 @@ async def test_callback_that_answers_a_fault_or_garbage(hub: Hub) -> None:
         server.stop()
         await server.close_all_connections()
     await assert_hub_serves(lockfile)
+
+
+async def test_a_recipient_that_answers_a_fault_is_reported_as_answering(hub: Hub) -> None:
+    """An exception in the recipient (Aladin's NullPointerException) is its answer, not silence.
+
+    Both callAndWait and call get a samp.error response from the recipient
+    naming the fault and its text; the client raises ErrorResponse, not
+    NotCallableError, which would say the recipient cannot be called.
+    """
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application, RequestHandler
+
+    from jupyter_samp import ErrorResponse, connect
+    from jupyter_samp.core.xmlrpc import encode_fault
+
+    class Throws(RequestHandler):
+        def post(self) -> None:
+            self.set_header("Content-Type", "text/xml")
+            self.finish(encode_fault(1, "java.lang.NullPointerException"))
+
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(Application([(r"/.*", Throws)], log_function=lambda h: None))
+    server.add_sockets(sockets)
+    lockfile = Path(hub.lockfile or "")
+    try:
+        url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/"
+        odd = await _register_at(lockfile, url, {"script.aladin.send": {}})
+        try:
+            async with connect("caller", hub=lockfile) as caller:
+                with pytest.raises(ErrorResponse, match="XML-RPC fault.*NullPointerException"):
+                    await caller.call_and_wait(odd.public_id, "script.aladin.send",
+                                               {"script": "get FoV"}, timeout=10)
+                response = await caller.call(odd.public_id, "script.aladin.send",
+                                             {"script": "get FoV"}, timeout=10, check=False)
+                assert response.status == "samp.error"
+                assert "NullPointerException" in (response.errortxt or "")
+                assert response.responder_id == odd.public_id
+        finally:
+            await odd.close()
+    finally:
+        server.stop()
+        await server.close_all_connections()
+    await assert_hub_serves(lockfile)
