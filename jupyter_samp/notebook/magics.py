@@ -1,15 +1,18 @@
 """The ``%samp`` line magic: SAMP from a notebook without writing async code.
 
-Load it with ``%load_ext jupyter_samp``; ``%samp?`` shows this help.
+Load it with ``%load_ext jupyter_samp``; ``%samp --help`` (or ``%samp?``)
+shows the help.
 """
 
 from __future__ import annotations
 
+import inspect
+import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_samp.errors import SampError
 from jupyter_samp.notebook.display import error_line, show_when_done
@@ -52,12 +55,34 @@ class SampMagics(Magics):
             %samp log                # recent messages
             %samp disconnect
         """
-        args = parse_argstring(self.samp, line)
+        args = self._parse(line)
+        if args is None:
+            return None
         session = connection()
         try:
             return getattr(self, f"_do_{args.command}")(session, args)
         except (SampError, ValueError, LookupError) as error:
             raise UsageError(error_line(error)) from None
+
+    def _parse(self, line: str) -> Any:
+        """The parsed arguments, or None after printing the help (``-h``, ``--help``).
+
+        Quoting is a shell's, as in IPython's own magics: ``--name "my nice
+        table"`` gives the name without its quotes.
+
+        Raises
+        ------
+        UsageError
+            For unbalanced quotes or arguments the magic does not take.
+        """
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%samp: {exc} in {line!r}") from None
+        if "-h" in argv or "--help" in argv:
+            print(inspect.cleandoc(self.samp.__doc__ or ""))
+            return None
+        return self.samp.parser.parse_args(argv)
 
     # ------------------------------------------------------------ subcommands
 

@@ -73,3 +73,31 @@ def test_help_documents_subcommands(shell) -> None:  # type: ignore[no-untyped-d
     doc = shell.find_line_magic("samp").__doc__
     for word in ("connect", "apps", "send", "image", "point", "select", "log", "hub", "disconnect"):
         assert word in doc
+
+
+def test_dash_dash_help_prints_the_help(shell, capsys) -> None:  # type: ignore[no-untyped-def]
+    for line in ("--help", "-h", "send --help"):
+        assert shell.run_line_magic("samp", line) is None
+        printed = capsys.readouterr().out
+        assert "%samp send df --to topcat --name stars" in printed and "--to TO" in printed
+
+
+def test_unbalanced_quotes_are_one_line(shell) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError, match="No closing quotation"):
+        shell.run_line_magic("samp", 'send df --name "stars')
+
+
+async def test_quoted_names_arrive_without_their_quotes(shell, fresh_session, hub) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    await _connected(shell, fresh_session)
+    loaded: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    async with connect("viewer", hub=hub.lockfile) as viewer:
+        viewer.add_handler("table.load.votable", lambda m: loaded.set_result(m) or {})
+        await viewer.flush()
+        client = fresh_session.client
+        await wait_until(lambda: bool(client.subscribers("table.load.votable")), client)
+        shell.user_ns["stars"] = pd.DataFrame({"ra": [1.0, 2.0], "dec": [3.0, 4.0]})
+        shell.run_line_magic("samp", 'send stars --to viewer --name "my nice table"')
+        message = await asyncio.wait_for(loaded, 20)
+        assert message.params["name"] == "my nice table"
