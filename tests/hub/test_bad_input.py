@@ -512,7 +512,7 @@ async def test_a_recipient_that_answers_a_fault_is_reported_as_answering(hub: Hu
         odd = await _register_at(lockfile, url, {"script.aladin.send": {}})
         try:
             async with connect("caller", hub=lockfile) as caller:
-                with pytest.raises(ErrorResponse, match="XML-RPC fault.*NullPointerException"):
+                with pytest.raises(ErrorResponse, match=r"XML-RPC fault.*NullPointerException"):
                     await caller.call_and_wait(odd.public_id, "script.aladin.send",
                                                {"script": "get FoV"}, timeout=10)
                 response = await caller.call(odd.public_id, "script.aladin.send",
