@@ -36,6 +36,7 @@ from jupyter_samp.client import Client
 from jupyter_samp.data.delivery import Targets, check_subscribers, deliver, resolve_targets
 from jupyter_samp.data.fetch import DEFAULT_MAX_BYTES
 from jupyter_samp.data.handles import ImageHandle, TableHandle
+from jupyter_samp.data.labels import ascii_label
 from jupyter_samp.data.prepare import (
     Prepared,
     prepare_image,
@@ -251,7 +252,8 @@ class DataBridge(ReceivingMixin):
         self, handle: TableHandle, mtype: str, targets: list[str] | None, timeout: float | None
     ) -> TableReceipt:
         await self.client.flush()  # selections may come back at once
-        params = {"url": handle.url, "table-id": handle.table_id, "name": handle.name}
+        params = {"url": handle.url, "table-id": handle.table_id,
+                  "name": ascii_label(handle.name or handle.table_id)}
         receipt = await self._deliver(mtype, params, targets, timeout)
         result = TableReceipt(**vars(receipt))
         result.table = handle
@@ -319,7 +321,7 @@ class DataBridge(ReceivingMixin):
         prepared = prepare_image(data, name=label, header=header, wcs=wcs, allow_ndim=allow_ndim)
         targets = self._targets("image.load.fits", to)
         url, ident = self.publish(prepared), self._new_id(image_id, label)
-        params = {"url": url, "image-id": ident, "name": label}
+        params = {"url": url, "image-id": ident, "name": ascii_label(label)}
         delivery = asyncio.get_running_loop().create_task(
             self._deliver("image.load.fits", params, targets, timeout)
         )
@@ -355,7 +357,7 @@ class DataBridge(ReceivingMixin):
         url = self.publish(prepared)
         described = {"Access.Reference": url, "Access.Format": prepared.content_type,
                      **(meta or {})}
-        params = {"url": url, "meta": described, "name": label,
+        params = {"url": url, "meta": described, "name": ascii_label(label),
                   "spectrum-id": self._new_id(spectrum_id, label)}
         return await self._deliver("spectrum.load.ssa-generic", params, targets, timeout)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from jupyter_samp.data.codecs.fits import image_payload, table_fits_bytes
 from jupyter_samp.data.codecs.votable import plan_votable
+from jupyter_samp.data.labels import ascii_label
 from jupyter_samp.data.payload import BytesPayload, FilePayload, Payload
 from jupyter_samp.errors import InvalidValueError
 
@@ -66,8 +67,11 @@ class Prepared:
 
 
 def slug(name: str | None, default: str) -> str:
-    """A name made safe for a URL path and an identifier (letters, digits, ``._-``)."""
-    text = _SAFE.sub("_", name or "").strip("._")
+    """A name made safe for a URL path and an identifier (letters, digits, ``._-``).
+
+    Non-ASCII text is rendered first (``"θ¹ Ori C"`` -> ``theta1_Ori_C``).
+    """
+    text = _SAFE.sub("_", ascii_label(name or "")).strip("._")
     return text[:60] or default
 
 

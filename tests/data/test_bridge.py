@@ -387,3 +387,22 @@ async def test_notebook_session_and_shortcuts_share_one_bridge(hub: Any) -> None
         if session.client is not None:
             await session.client.close(stop_hub=False)
         session_module._session = None
+
+
+async def test_non_ascii_names_travel_in_the_votable_and_readably_in_samp(pair: Pair) -> None:
+    """A table "θ¹ Ori C ✓" with a column "Hα flux".
+
+    The column name and values arrive intact in the VOTable; SAMP's
+    ``name`` reads "theta1 Ori C"; the table-id is ASCII too.
+    """  # noqa: RUF002
+    got: list[Received] = []
+    pair.inbox.on_table(got.append)
+    await subscribed(pair, "table.load.votable")
+    frame = pd.DataFrame({"Hα flux": [1.5, 2.5]})  # noqa: RUF001
+    receipt = await pair.out.send_table(frame, name="θ¹ Ori C ✓")
+    assert receipt.ok == [pair.receiver.self_id], receipt.summary()
+    (received,) = got
+    assert received.name == "theta1 Ori C"
+    assert list(received.data.colnames) == ["Hα flux"]  # noqa: RUF001
+    assert list(received.data["Hα flux"]) == [1.5, 2.5]  # noqa: RUF001
+    assert receipt.table.table_id.startswith("theta1_Ori_C-")
