@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 python3 -m pip install -q --disable-pip-version-check -e ".[lab]"
-options=(--ServerApp.ip=127.0.0.1)
+# The printed URL opens the quickstart itself, not the Launcher.
+options=(--ServerApp.ip=127.0.0.1 --LabApp.default_url=/lab/tree/notebooks/quickstart.ipynb)
 [ -n "${DISPLAY:-}" ] || options+=(--no-browser)
 # These machines (and CI) run as root; JupyterLab refuses root unless told.
 [ "$(id -u)" -ne 0 ] || options+=(--allow-root)
-exec python3 -m jupyterlab "${options[@]}" notebooks/quickstart.ipynb "$@"
+exec python3 -m jupyterlab "${options[@]}" "$@"
