@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,8 +41,12 @@ TABLE_MTYPES = {"table.load.votable": "votable", "table.load.fits": "fits"}
 IMAGE_MTYPE = "image.load.fits"
 SELECT_MTYPE = "table.select.rowList"
 HIGHLIGHT_MTYPE = "table.highlight.row"
+#: The result key of a selection answered but ignored (the table is not ours).
+IGNORED_KEY = "jupyter_samp.ignored"
 
 #: The bridges receiving through each client (see ReceivingMixin).
+log = logging.getLogger("jupyter_samp.data")
+
 _receivers: weakref.WeakKeyDictionary[Client, weakref.WeakSet[ReceivingMixin]] = (
     weakref.WeakKeyDictionary()
 )
@@ -264,13 +269,13 @@ class ReceivingMixin:
 
     # ------------------------------------------------------------ selections
 
-    def _table_for(self, message: Message) -> TableHandle:
-        """The table a select/highlight message names.
+    def _table_for(self, message: Message) -> TableHandle | None:
+        """The table a select/highlight message names, or None if it is not one of ours.
 
         Raises
         ------
-        LookupError
-            No table with that id or URL was sent or received here.
+        InvalidValueError
+            The message names no table at all.
         """
         table_id = _string(message.params, "table-id")
         url = _string(message.params, "url")
@@ -280,12 +285,26 @@ class ReceivingMixin:
         for sibling in list(self._siblings()):
             if handle is None and sibling is not self:
                 handle = sibling.find_table(table_id, url)
-        if handle is None:
-            raise LookupError(f"No table with table-id={table_id} or url={url} is known here")
         return handle
+
+    @staticmethod
+    def _not_ours(message: Message) -> dict[str, Any]:
+        """The answer to a selection for a table another application sent.
+
+        TOPCAT sends a selection to every subscriber, and shows the errors it
+        gets back: a notebook that does not hold the table answers ``samp.ok``
+        and says, in the result, that it ignored the message.
+        """
+        table_id = _string(message.params, "table-id")
+        url = _string(message.params, "url")
+        note = f"no table with table-id={table_id} or url={url} is known here; ignored"
+        log.debug("%s from %s: %s", message.mtype, message.sender_id, note)
+        return {IGNORED_KEY: note}
 
     async def _on_select(self, message: Message) -> dict[str, Any]:
         handle = self._table_for(message)
+        if handle is None:
+            return self._not_ours(message)
         listed = message.params.get("row-list")
         if not isinstance(listed, list):
             raise InvalidValueError("row-list must be a list of SAMP ints")
@@ -300,6 +319,8 @@ class ReceivingMixin:
 
     async def _on_highlight(self, message: Message) -> dict[str, Any]:
         handle = self._table_for(message)
+        if handle is None:
+            return self._not_ours(message)
         row = decode_int(message.params.get("row"), "row")
         if not handle.apply_highlight(row):
             raise InvalidValueError(f"row {row} is outside the table ({handle.nrows} rows)")

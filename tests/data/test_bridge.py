@@ -191,9 +191,12 @@ async def test_bad_selections_are_answered(pair: Pair) -> None:
     await subscribed(pair, "table.load.votable")
     handle = (await pair.out.send_table(stars())).table
     await pair.out.client.flush()
-    with pytest.raises(ErrorResponse, match="no-such"):
-        await pair.receiver.call("sender", "table.select.rowList",
-                                 {"table-id": "no-such", "row-list": []}, timeout=10)
+    # A table another application sent: ignored, without an error for TOPCAT to show.
+    ignored = await pair.receiver.call("sender", "table.select.rowList",
+                                       {"table-id": "no-such", "row-list": []}, timeout=10)
+    assert ignored.ok and "no-such" in ignored.result["jupyter_samp.ignored"]
+    with pytest.raises(ErrorResponse, match="names no table"):
+        await pair.receiver.call("sender", "table.select.rowList", {"row-list": []}, timeout=10)
     with pytest.raises(ErrorResponse, match="SAMP int"):
         await pair.receiver.call("sender", "table.select.rowList",
                                  {"table-id": handle.table_id, "row-list": ["x"]}, timeout=10)
@@ -406,3 +409,26 @@ async def test_non_ascii_names_travel_in_the_votable_and_readably_in_samp(pair: 
     assert list(received.data.colnames) == ["Hα flux"]  # noqa: RUF001
     assert list(received.data["Hα flux"]) == [1.5, 2.5]  # noqa: RUF001
     assert receipt.table.table_id.startswith("theta1_Ori_C-")
+
+
+async def test_a_broadcast_selection_gets_no_error_from_notebooks_without_the_table(
+    pair: Pair,
+) -> None:
+    """Two senders ("notebooks"), a viewer broadcasting a selection for one table: all answer ok."""
+    async with connect("second-notebook", hub=pair.sender.hub_location) as second:
+        other = DataBridge(second, timeout=20)
+        try:
+            pair.inbox.on_table(lambda item: None)
+            await subscribed(pair, "table.load.votable")
+            mine = (await pair.out.send_table(stars())).table
+            await other.send_table(stars(), to=pair.receiver.self_id)
+            await second.flush()
+            broadcast = await pair.receiver.call_all(
+                "table.select.rowList", {"table-id": mine.table_id, "row-list": ["1"]})
+            answers = await broadcast.gather(timeout=10)
+            assert set(answers) == {pair.sender.self_id, second.self_id}
+            assert all(answer.ok for answer in answers.values()), answers
+            assert "jupyter_samp.ignored" in answers[second.self_id].result
+            assert list(mine.selected_rows) == [1]
+        finally:
+            await other.close()
