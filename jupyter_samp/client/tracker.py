@@ -32,12 +32,16 @@ class ClientView:
         Its declared subscriptions (pattern -> annotation).
     is_hub : bool
         True for the hub's own client.
+    subscriptions_known : bool
+        False while only its registration has been heard of: its
+        subscriptions (and metadata) are still on their way.
     """
 
     id: str
     metadata: dict[str, Any] = field(default_factory=dict)
     subscriptions: dict[str, Any] = field(default_factory=dict)
     is_hub: bool = False
+    subscriptions_known: bool = False
 
     @property
     def name(self) -> str:
@@ -113,7 +117,7 @@ class ClientTracker:
         if isinstance(metadata, dict):
             view = replace(view, metadata=metadata)
         if isinstance(subscriptions, dict):
-            view = replace(view, subscriptions=subscriptions)
+            view = replace(view, subscriptions=subscriptions, subscriptions_known=True)
         self._set(client_id, view, "added" if old is None else None)
 
     def handle_event(self, mtype: str, params: dict[str, Any]) -> None:
@@ -138,7 +142,7 @@ class ClientTracker:
             self.add(client_id, **{what: value})
             return
         updated = replace(old, metadata=value) if what == "metadata" else replace(
-            old, subscriptions=value
+            old, subscriptions=value, subscriptions_known=True
         )
         self._set(client_id, updated, what)
 

@@ -23,6 +23,7 @@ def describe_client(view: ClientView) -> dict[str, Any]:
         "description": view.description or "",
         "icon_url": view.icon_url or "",
         "subscriptions": sorted(view.subscriptions),
+        "subscriptions_known": view.subscriptions_known or view.is_hub,
         "is_hub": view.is_hub,
     }
 
@@ -38,7 +39,8 @@ class SampState(HasTraits):
     hub = Dict(help="The hub: url, profile, embedded (started by this kernel) or external.")
     self_id = Unicode("", help="The notebook client's public id.")
     clients: List[dict[str, Any]] = List(
-        help="The other applications: id, name, description, icon_url, subscriptions, is_hub."
+        help="The other applications: id, name, description, icon_url, subscriptions, "
+        "subscriptions_known, is_hub."
     )
     log: List[dict[str, Any]] = List(help="The most recent messages sent and received (bounded).")
     log_limit = Int(200, help="How many log entries are kept.")

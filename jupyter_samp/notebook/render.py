@@ -58,6 +58,8 @@ def apps_table(state: SampState) -> Rendered:
         if entry["is_hub"]:
             continue
         accepts = accepts_summary(entry["subscriptions"])
+        if not entry.get("subscriptions_known", True):
+            accepts = "(subscriptions pending)"
         icon = _icon(entry["icon_url"])
         rows.append(f"<tr><td>{icon}</td><td><b>{html.escape(entry['name'])}</b></td>"
                     f"<td>{html.escape(entry['id'])}</td><td>{html.escape(accepts)}</td></tr>")
