@@ -106,7 +106,10 @@ class RpcServer:
         self.addr = addr
         self.port: int | None = None
         self.book = ConnectionBook(limits or ServerLimits())
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.Server] = []
+        # Every connection set up and not yet lost, admitted to the book or
+        # not: stop() returns only when it is empty.
+        self._live: set[_Connection] = set()
         self._all_closed = asyncio.Event()
         self.stopped = False
         #: Held while a large body is decoded in a worker thread (see LARGE_BODY).
@@ -150,8 +153,7 @@ class RpcServer:
         self.stopped = True
         self.book.stop()
         servers, self._servers = self._servers, []
-        for server in servers:
-            server.close()
+        await _close_listening(servers)
         tasks = {c.task for c in self._connections() if c.task is not None}
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
@@ -169,25 +171,67 @@ class RpcServer:
 
     async def _closed_within(self, timeout: float) -> bool:
         """Wait until every connection has closed; False if some are still open."""
-        if self.book.open:
+        if self._live:
             self._all_closed.clear()
             waiter = asyncio.ensure_future(self._all_closed.wait())
             try:
                 await asyncio.wait({waiter}, timeout=max(timeout, 0.1))
             finally:
                 waiter.cancel()
-        return not self.book.open
+        return not self._live
+
+    def made(self, connection: _Connection) -> None:
+        """A connection was set up (whether it is then admitted or not)."""
+        self._live.add(connection)
 
     def closed(self, connection: _Connection) -> None:
         """A connection closed: forget it."""
         self.book.remove(connection)
-        if not self.book.open:
+        self._live.discard(connection)
+        if not self._live:
             self._all_closed.set()
 
     @property
     def connections(self) -> int:
         """How many client connections are open."""
         return len(self.book.open)
+
+
+async def _close_listening(servers: list[asyncio.Server]) -> None:
+    """Close ``servers`` without leaving open a connection they were accepting.
+
+    asyncio accepts a batch of queued connections in one loop turn and builds
+    their transports in tasks that run in a later one. A transport built
+    after its server was closed fails an assertion half-way (CPython
+    gh-109564) and is left with its socket open, for the garbage collector
+    to find. So: stop accepting, let the tasks already scheduled build their
+    transports (they run before this coroutine resumes: the loop runs
+    callbacks in the order they were scheduled), and only then close.
+
+    Parameters
+    ----------
+    servers : list of asyncio.Server
+        The servers to close.
+    """
+    loop = asyncio.get_running_loop()
+    _stop_accepting(loop, servers)
+    await asyncio.sleep(0)  # one loop turn, not a wait for time
+    for server in servers:
+        server.close()
+    # The transports built in the last turn call connection_made in the
+    # next: after this turn each has, so stop() knows it and waits for it to
+    # close, even if the loop is stopped right after stop() returns.
+    await asyncio.sleep(0)
+
+
+def _stop_accepting(loop: asyncio.AbstractEventLoop, servers: list[asyncio.Server]) -> None:
+    """Stop accepting new connections on ``servers``, keeping their sockets open."""
+    for server in servers:
+        for sock in server.sockets:
+            try:
+                loop.remove_reader(sock.fileno())
+            except NotImplementedError:
+                return  # a proactor loop (Windows) accepts without a reader
 
 
 class _Connection(asyncio.Protocol):
@@ -218,6 +262,7 @@ class _Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self._since = asyncio.get_running_loop().time()
+        self.server.made(self)
         # Accepted just before the server stopped but set up only now, or over a cap.
         if self.server.stopped or not self.book.admit(self):
             transport.abort()

@@ -38,7 +38,15 @@ async def _start_clients(lockfile: Path, received: collections.Counter[str]) -> 
 
         return await client.start()
 
-    return list(await asyncio.gather(*(one(i) for i in range(CLIENTS))))
+    started = await asyncio.gather(*(one(i) for i in range(CLIENTS)), return_exceptions=True)
+    clients = [client for client in started if isinstance(client, Client)]
+    failures = [error for error in started if isinstance(error, BaseException)]
+    if failures:
+        # The clients that did start listen for callbacks: close them, or the
+        # garbage collector finds their sockets open and buries this failure.
+        await asyncio.gather(*(client.close() for client in clients))
+        raise failures[0]
+    return clients
 
 
 async def _exchange(clients: list[Client], deadline: float) -> tuple[int, int, list[str]]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import select
 import socket
+import warnings
 import xmlrpc.client
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
@@ -603,6 +606,49 @@ async def test_connection_set_up_after_stop_is_closed(endpoint: Endpoint) -> Non
             lambda: _Connection(server), left)
         assert transport.is_closing()
         assert server.connections == 0
+
+
+#: Connections queued at once around a stop(): fewer than one accept batch.
+QUEUED = 8
+
+
+async def next_turns(count: int) -> None:
+    """Let the event loop run exactly ``count`` turns (one ``sleep(0)`` is one turn, not a wait)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("turns", range(5))
+async def test_stop_while_connections_are_being_accepted_closes_them_all(
+    endpoint: Endpoint, turns: int
+) -> None:
+    """Every connection accepted around stop() is closed when it returns; none is left to the GC.
+
+    asyncio accepts the queued connections in one loop turn, builds their
+    transports in tasks that run in the next and calls ``connection_made`` in
+    the turn after that. Stopping 0 to 4 turns after the connections are
+    queued stops before, between and after each of those steps.
+    """
+    server = RpcServer(endpoint, "127.0.0.1")
+    port = await server.start()
+    listening = server._servers[0].sockets[0]
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(QUEUED)]
+    try:
+        # Blocks the loop: the connections are queued, none is accepted yet.
+        assert select.select([listening], [], [], PROMPT)[0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            await next_turns(turns)
+            await server.stop(grace=0)
+            # Blocks the loop again: a client sees its connection closed only
+            # if stop() itself closed it.
+            for client in clients:
+                assert select.select([client], [], [], PROMPT)[0], "a connection is still open"
+            gc.collect()
+        assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    finally:
+        for client in clients:
+            client.close()
 
 
 async def test_start_on_a_busy_port_raises_and_leaves_nothing_open(endpoint: Endpoint) -> None:
