@@ -136,12 +136,17 @@ class Client(SendingMixin):
         """
         self._closed = False
         try:
-            await self._connect()
-        except HubUnavailableError:
-            if not self.start_hub:
-                raise
-            await self._start_embedded_hub()
-            await self._connect()
+            try:
+                await self._connect()
+            except HubUnavailableError:
+                if not self.start_hub:
+                    raise
+                await self._start_embedded_hub()
+                await self._connect()
+        except BaseException:
+            # Registration may have got as far as starting the callback server.
+            await self._server.stop()
+            raise
         self._watcher.start()
         return self
 

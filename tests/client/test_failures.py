@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from jupyter_samp import CallTimeoutError, ClientTimeoutError, HubFault, Message, connect
+from jupyter_samp import (
+    CallTimeoutError,
+    Client,
+    ClientTimeoutError,
+    Hub,
+    HubFault,
+    Message,
+    connect,
+)
 
 from .conftest import HubUnderTest
 from .helpers import wait_until
@@ -89,3 +97,25 @@ async def test_dead_recipient_fails_fast(any_hub: HubUnderTest) -> None:
             assert time.monotonic() - started < limit
         finally:
             await victim.close()
+
+
+async def test_a_start_that_fails_half_way_stops_its_callback_server(
+    our_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registration fails after the callback server started: nothing is left listening."""
+    from jupyter_samp.client.hubproxy import StandardHubProxy
+    from jupyter_samp.errors import HubUnavailableError
+
+    real_call = StandardHubProxy.call
+
+    async def failing_call(self: StandardHubProxy, method: str, *params: object,
+                           timeout: float | None = None) -> object:
+        if method == "declareSubscriptions":
+            raise HubUnavailableError("the hub went away half-way")
+        return await real_call(self, method, *params, timeout=timeout)
+
+    monkeypatch.setattr(StandardHubProxy, "call", failing_call)
+    client = Client("half-way", hub=our_hub.lockfile, start_hub=False)
+    with pytest.raises(HubUnavailableError, match="half-way"):
+        await client.start()
+    assert client._server.url is None
