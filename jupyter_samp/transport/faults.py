@@ -9,6 +9,8 @@ a dropped connection. The codes:
   refusals: unknown key, no such client, ...);
 * a request that cannot be read, or holds values SAMP cannot carry, is
   :data:`BAD_REQUEST` (10);
+* a large request that arrives while the server already holds as many
+  large bodies as it allows is :data:`BUSY` (11): retry it later;
 * anything else is a bug of ours, logged with its traceback and answered
   with :data:`INTERNAL` (1) rather than silence.
 """
@@ -25,6 +27,8 @@ log = logging.getLogger("jupyter_samp.xmlrpc")
 INTERNAL = 1
 #: A request the server cannot read, or with values SAMP cannot carry.
 BAD_REQUEST = 10
+#: A large request refused for now: the server holds its fill of them.
+BUSY = 11
 
 
 def fault_for(exc: Exception, call: str) -> tuple[int, str]:
@@ -56,3 +60,11 @@ def undecodable(exc: Exception) -> tuple[int, str]:
 def too_large(limit: int) -> tuple[int, str]:
     """The fault for a request body over ``limit`` bytes."""
     return BAD_REQUEST, f"Request body too large: the limit is {limit} bytes"
+
+
+def busy_with_large_bodies(budget: int) -> tuple[int, str]:
+    """The fault for a large body refused because ``budget`` bytes of them are held."""
+    return BUSY, (
+        f"Server busy: it already holds {budget} bytes of large requests from other "
+        "connections; retry this request later"
+    )

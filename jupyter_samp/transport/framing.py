@@ -31,6 +31,7 @@ from typing import Any
 import httptools
 
 from jupyter_samp.errors import ProtocolError
+from jupyter_samp.transport.body_budget import LARGE_BODY, BodyBudget
 
 #: Largest head (start line and headers) accepted, in bytes.
 MAX_HEAD_BYTES = 65536
@@ -93,6 +94,12 @@ class Request:
     too_big : bool
         Whether the body was over the limit: it was read to its end, so the
         connection stays usable, but not kept (``body`` is empty).
+    busy : bool
+        Whether the body was large and the server's :class:`BodyBudget` was
+        spent: read to its end but not kept, like ``too_big``.
+    held : int
+        Bytes of the body counted against the server's budget; the server
+        gives them back once it has decoded or dropped the body.
     """
 
     method: str
@@ -102,6 +109,8 @@ class Request:
     body: bytes = field(repr=False)
     keep_alive: bool
     too_big: bool = False
+    busy: bool = False
+    held: int = 0
 
 
 @dataclass(frozen=True)
@@ -287,10 +296,20 @@ class RequestReader(_Reader):
         Largest request body accepted.
     max_head : int
         Largest head accepted.
+    budget : BodyBudget, optional
+        What bodies over :data:`LARGE_BODY` are counted against, shared by
+        the server's connections; a body that does not fit is read and
+        dropped, its request marked ``busy``. None: no bound but ``max_body``.
     """
 
-    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES) -> None:
+    def __init__(
+        self, max_body: int, max_head: int = MAX_HEAD_BYTES, budget: BodyBudget | None = None
+    ) -> None:
         self._url = b""
+        self.budget = budget
+        self._held: int = 0  # bytes of the message being read counted against the budget
+        self._held_up_front: bool = False
+        self._busy: bool = False
         super().__init__(httptools.HttpRequestParser, max_body, max_head)
         self._expects_continue = False
         # A request that asked to switch protocols, whose body is being read.
@@ -321,6 +340,7 @@ class RequestReader(_Reader):
         # reaches a client still writing, which a close mid-body would lose.
         self._too_big = True
         self._pieces = []
+        self.release()
 
     def _after_upgrade(self) -> None:
         """Read on as HTTP/1.1: the request keeps its body, its ``Upgrade`` is ignored.
@@ -330,6 +350,8 @@ class RequestReader(_Reader):
         with a head of ours that frames the body as the request declared.
         """
         upgraded = self._done.pop()
+        if upgraded.held and self.budget is not None:
+            self.budget.give_back(upgraded.held)  # taken again as the body is framed below
         self._parser = self._parser_class(self)
         framing = _declared_framing(upgraded.headers)
         if framing is None:  # no body: the request is complete as it is
@@ -349,9 +371,49 @@ class RequestReader(_Reader):
         self._expects_continue = False
         return wanted
 
+    def release(self) -> None:
+        """Give back the budget held by a body not yet complete (the connection is gone)."""
+        if self._held and self.budget is not None:
+            self.budget.give_back(self._held)
+        self._held = 0
+
+    def _reset_message(self) -> None:
+        super()._reset_message()
+        # A complete message's share went with it (see _message); a message cut
+        # short by an error keeps its share until release().
+        self._busy = False
+        self._held = 0
+        self._held_up_front = False
+
     def on_message_begin(self) -> None:
+        self.release()
         super().on_message_begin()
         self._url = b""
+
+    def on_body(self, body: bytes) -> None:
+        if self._busy or not self._hold(len(body)):
+            self._body_bytes += len(body)  # framing accounting counts what is dropped too
+            return
+        super().on_body(body)
+
+    def _hold(self, size: int) -> bool:
+        """Take budget for ``size`` more body bytes where it is due; False if refused."""
+        if self.budget is None or self._too_big or self._held_up_front:
+            return True
+        if self._kept + size <= LARGE_BODY:
+            return True
+        need = size if self._held else self._kept + size  # what is kept so far counts too
+        if self.budget.take(need):
+            self._held += need
+            return True
+        self._refuse_busy()
+        return False
+
+    def _refuse_busy(self) -> None:
+        """The budget is spent: read the body to its end, keeping nothing of it."""
+        self._busy = True
+        self._pieces = []
+        self.release()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -366,11 +428,28 @@ class RequestReader(_Reader):
         self._head_bytes += len(self._parser.get_method()) + len(version)
         self._expects_continue = "100-continue" in self._headers.get("expect", "").lower()
         super()._check_head()
+        self._hold_declared()
+
+    def _hold_declared(self) -> None:
+        """Take budget for a large declared body before any of it is read."""
+        length = self._headers.get("content-length")
+        if self.budget is None or self._too_big or length is None:
+            return
+        size = int(length)
+        if size <= LARGE_BODY:
+            return
+        if self.budget.take(size):
+            self._held, self._held_up_front = size, True
+        else:
+            self._refuse_busy()
 
     def _message(self) -> Request:
         if self._upgraded is not None:
             upgraded, self._upgraded = self._upgraded, None
-            return replace(upgraded, body=b"".join(self._pieces), too_big=self._too_big)
+            return replace(
+                upgraded, body=b"".join(self._pieces), too_big=self._too_big, busy=self._busy,
+                held=self._held,
+            )
         return Request(
             method=self._parser.get_method().decode("ascii"),
             path=_path_of(self._url),
@@ -379,6 +458,8 @@ class RequestReader(_Reader):
             body=b"".join(self._pieces),
             keep_alive=self._keep_alive,
             too_big=self._too_big,
+            busy=self._busy,
+            held=self._held,
         )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from jupyter_samp.transport.body_budget import DEFAULT_LARGE_BODY_BUDGET
 from jupyter_samp.transport.timeouts import within
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
@@ -85,6 +86,10 @@ class ServerLimits:
     max_unsent_total : int
         Bytes of answers held for peers that do not read, over all
         connections; past it the connection holding most is dropped.
+    max_large_body_bytes : int
+        Bytes of request bodies over ``LARGE_BODY`` held at once over all
+        connections (see :mod:`.body_budget`); a large body beyond it is
+        dropped and answered with a fault that says to retry.
     """
 
     max_connections: int = field(default_factory=default_max_connections)
@@ -96,6 +101,7 @@ class ServerLimits:
     max_pipelined: int = 16
     max_queued_bytes: int = 1 << 20
     max_unsent_total: int = 128 << 20
+    max_large_body_bytes: int = DEFAULT_LARGE_BODY_BUDGET
 
     @property
     def per_peer(self) -> int:

@@ -24,7 +24,13 @@ from collections import deque
 from typing import Any, Protocol
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
-from jupyter_samp.transport.faults import fault_for, too_large, undecodable
+from jupyter_samp.transport.body_budget import LARGE_BODY, BodyBudget
+from jupyter_samp.transport.faults import (
+    busy_with_large_bodies,
+    fault_for,
+    too_large,
+    undecodable,
+)
 from jupyter_samp.transport.framing import BodyTooLarge, FramingError, Request, RequestReader
 from jupyter_samp.transport.limits import ACCEPT_BATCH, ConnectionBook, ServerLimits
 from jupyter_samp.transport.listen import listening_sockets
@@ -33,14 +39,6 @@ log = logging.getLogger("jupyter_samp.xmlrpc")
 
 #: Default cap on one request body, in bytes.
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
-
-#: Bodies larger than this are decoded in a worker thread, one at a time per
-#: server. Decoding 16 MB of XML takes over a second: on the event loop that
-#: would stall every other client for as long, and a local process could
-#: repeat it at will. In a thread the loop keeps getting its turns (the GIL is
-#: handed over every few milliseconds), and a flood of large bodies queues
-#: behind itself instead of in front of everyone else.
-LARGE_BODY = 256 * 1024
 
 #: Paths the endpoint answers on (the query string is ignored).
 PATHS = frozenset({"/", "/xmlrpc"})
@@ -114,6 +112,8 @@ class RpcServer:
         self.stopped = False
         #: Held while a large body is decoded in a worker thread (see LARGE_BODY).
         self.large_decodes = asyncio.Semaphore(1)
+        #: Bytes of large bodies held by all connections (being read, waiting, decoding).
+        self.body_budget = BodyBudget(self.book.limits.max_large_body_bytes)
 
     async def start(self, port: int = 0) -> int:
         """Listen on ``port`` (0 for a free one) and return the port.
@@ -243,7 +243,7 @@ class _Connection(asyncio.Protocol):
         self.peer = ""
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
-        self._reader = RequestReader(server.endpoint.max_body)
+        self._reader = RequestReader(server.endpoint.max_body, budget=server.body_budget)
         self._pipeline: deque[Request | FramingError] = deque()
         self._queued_bytes = 0
         self._busy = False
@@ -270,6 +270,10 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.closed(self)
         self.transport = None
+        self._reader.release()
+        for item in self._pipeline:
+            if isinstance(item, Request):
+                self.server.body_budget.give_back(item.held)
         self._pipeline.clear()
         # A call under way (callAndWait) still runs to the end: the hub's state
         # must not depend on whether the caller stayed to hear the answer.
@@ -407,26 +411,33 @@ class _Connection(asyncio.Protocol):
             self._error(FramingError(f"method {method} not allowed: SAMP uses POST", 405))
         elif request.too_big:
             self._fault(*too_large(self.server.endpoint.max_body))
+        elif request.busy:
+            self._fault(*busy_with_large_bodies(self.server.body_budget.limit))
         else:
-            self._call(request.body)
+            self._call(request.body, request.held)
+            return
+        self.server.body_budget.give_back(request.held)  # the body was not kept
 
-    def _call(self, body: bytes) -> None:
+    def _call(self, body: bytes, held: int) -> None:
         if len(body) > LARGE_BODY:
             self._busy = True  # later requests on this connection wait their turn
             self.book.busy(self)
-            self.task = asyncio.get_running_loop().create_task(self._decode_aside(body))
+            self.task = asyncio.get_running_loop().create_task(self._decode_aside(body, held))
             return
+        self.server.body_budget.give_back(held)
         decoded = decode_request(body)
         if isinstance(decoded, Exception):
             self._fault(*undecodable(decoded))
         else:
             self._run(*decoded)
 
-    async def _decode_aside(self, body: bytes) -> None:
+    async def _decode_aside(self, body: bytes, held: int) -> None:
         """Decode a large body in a worker thread, one at a time per server, then run it."""
         try:
             decoded = await decode_aside(body, self.server.large_decodes)
         finally:
+            del body  # what the budget counted: the decoded call is the endpoint's
+            self.server.body_budget.give_back(held)
             self.task = None
             self._busy = False
         if isinstance(decoded, Exception):

@@ -18,24 +18,32 @@ from typing import Any, Protocol
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from jupyter_samp.core.xmlrpc import encode_fault, encode_response
-from jupyter_samp.transport.faults import fault_for, too_large, undecodable
-from jupyter_samp.transport.rpcserver import ABOUT_PAGE, LARGE_BODY, decode_aside, decode_request
+from jupyter_samp.transport.body_budget import LARGE_BODY, BodyBudget
+from jupyter_samp.transport.faults import busy_with_large_bodies, fault_for, too_large, undecodable
+from jupyter_samp.transport.rpcserver import ABOUT_PAGE, decode_aside, decode_request
 
 log = logging.getLogger("jupyter_samp.xmlrpc")
 
 
-#: One large decode at a time per event loop (a semaphore belongs to one loop).
-_LARGE_DECODES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+class _LargeBodies:
+    """One large decode at a time, and a bound on the large bodies held, per event loop."""
+
+    def __init__(self) -> None:
+        self.decodes = asyncio.Semaphore(1)  # a semaphore belongs to one loop
+        self.budget = BodyBudget()
+
+
+_LARGE_BODIES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LargeBodies] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _large_decodes() -> asyncio.Semaphore:
+def _large_bodies() -> _LargeBodies:
     loop = asyncio.get_running_loop()
-    slots = _LARGE_DECODES.get(loop)
-    if slots is None:
-        slots = _LARGE_DECODES[loop] = asyncio.Semaphore(1)
-    return slots
+    found = _LARGE_BODIES.get(loop)
+    if found is None:
+        found = _LARGE_BODIES[loop] = _LargeBodies()
+    return found
 
 
 class XmlRpcEndpoint(Protocol):
@@ -57,34 +65,79 @@ class XmlRpcHandler(RequestHandler):
         self._chunks: list[bytes] = []
         self._size = 0
         self._too_big = False
+        self._busy = False  # a large body that found the budget spent
+        self._large = _large_bodies()
+        self._held = 0  # bytes of this body counted against the budget
+        self._held_up_front = False
 
     def prepare(self) -> None:
-        """Refuse bodies whose declared length is over the limit before reading them."""
+        """Refuse bodies whose declared length is over the limit before reading them.
+
+        A large declared body takes its share of the budget now; if that is
+        spent, the body is read and dropped and the call answered ``busy``.
+        """
         length = self.request.headers.get("Content-Length", "0")
-        if length.isdigit() and int(length) > self.endpoint.max_body:
+        if not length.isdigit():
+            return
+        if int(length) > self.endpoint.max_body:
             self._too_big = True
+        elif int(length) > LARGE_BODY:
+            self._held_up_front = self._hold(int(length))
 
     def data_received(self, chunk: bytes) -> None:
-        """Collect the body, dropping it once it passes the limit."""
-        if self._too_big:
+        """Collect the body, dropping it once it passes the limit or finds the budget spent."""
+        if self._too_big or self._busy:
             return
         self._size += len(chunk)
         if self._size > self.endpoint.max_body:
             self._too_big = True
-            self._chunks = []
-        else:
-            self._chunks.append(chunk)
+            self._drop_body()
+        elif self._size > LARGE_BODY and not self._held_up_front:
+            need = len(chunk) if self._held else self._size  # a chunked body, growing
+            if not self._hold(need):
+                return
+        self._chunks.append(chunk)
+
+    def _hold(self, size: int) -> bool:
+        if self._large.budget.take(size):
+            self._held += size
+            return True
+        self._busy = True
+        self._drop_body()
+        return False
+
+    def _drop_body(self) -> None:
+        self._chunks = []
+        self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self._large.budget.give_back(self._held)
+            self._held = 0
+
+    def on_finish(self) -> None:
+        """Give back the body's share of the budget (the answer is out)."""
+        self._release()
+
+    def on_connection_close(self) -> None:
+        """Give back the body's share of the budget (the peer left mid-request)."""
+        self._release()
 
     async def post(self) -> None:
         """Decode, dispatch and answer one XML-RPC call."""
         if self._too_big:
             self._send_fault(*too_large(self.endpoint.max_body))
             return
+        if self._busy:
+            self._send_fault(*busy_with_large_bodies(self._large.budget.limit))
+            return
         body, self._chunks = b"".join(self._chunks), []
         if len(body) > LARGE_BODY:  # decoded aside, so that other clients are served meanwhile
-            decoded = await decode_aside(body, _large_decodes())
+            decoded = await decode_aside(body, self._large.decodes)
         else:
             decoded = decode_request(body)
+        del body
+        self._release()  # the body is dropped: the decoded call is the profile's
         if isinstance(decoded, Exception):
             self._send_fault(*undecodable(decoded))
             return

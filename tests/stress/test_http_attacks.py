@@ -208,3 +208,63 @@ async def test_large_bodies_do_not_stall_other_clients(tmp_path: Path) -> None:
     assert all("Unknown private key" in fault for faults in answers for fault in faults)
     record("attack-large-bodies", {"bodies": 16, "body_mb": round(len(body) / 1e6, 1),
                                    "all_answered_s": round(took, 2), **canary_figures})
+
+
+async def _answer_of(sock: socket.socket, deadline: float) -> str:
+    """The XML-RPC answer read from ``sock``, whole, or what came before ``deadline``."""
+    loop = asyncio.get_running_loop()
+    received = b""
+    while b"</methodResponse>" not in received and loop.time() < deadline:
+        try:
+            piece = await asyncio.wait_for(loop.sock_recv(sock, 65536), deadline - loop.time())
+        except (asyncio.TimeoutError, OSError):
+            break
+        if not piece:
+            break
+        received += piece
+    return received.decode("utf-8", "replace")
+
+
+async def test_many_large_bodies_at_once_cannot_grow_hub_memory(tmp_path: Path) -> None:
+    """64 strangers post 15 MB each at once: the hub holds a bounded share, and answers all.
+
+    Large bodies wait for a one-at-a-time decode in a worker thread; before
+    the bound, the hub read every one of them meanwhile and held them all
+    (8 at once took it to 181 MB). Beyond the bound a body is read and
+    dropped, and its caller told the hub is busy and to retry.
+    """
+    padding = {f"x.k{i}": "v" * 20 for i in range(15_000_000 // 90)}  # 88 bytes an entry
+    call = _request("http://x/xmlrpc", encode_call("samp.hub.declareMetadata", ["no-key", padding]))
+    with samp_environment(tmp_path) as env:
+        async with jupyter_samp_hub(env.lockfile, home=env.home) as hub:
+            pid = hub.process.pid
+            assert pid is not None
+            before = rss_mb(pid)
+            async with canary_running(env.lockfile) as canary:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 240.0
+                sockets = [await _raw_socket(hub.url) for _ in range(64)]
+
+                async def stranger(sock: socket.socket) -> str:
+                    await _send_all(sock, call, deadline)
+                    return await _answer_of(sock, deadline)
+
+                started = time.perf_counter()
+                answers = await asyncio.gather(*(stranger(sock) for sock in sockets))
+                took = time.perf_counter() - started
+                await canary.made(3)
+                canary_figures = canary.figures()
+                canary.check()
+            for sock in sockets:
+                sock.close()
+            peak = peak_rss_mb(pid)
+    decoded = sum("Unknown private key" in answer for answer in answers)
+    busy = sum("Server busy" in answer for answer in answers)
+    record("attack-many-large-bodies", {
+        "bodies": 64, "body_mb": round(len(call) / 1e6, 1), "decoded": decoded, "busy": busy,
+        "all_answered_s": round(took, 2), "hub_rss_mb_before": round(before, 1),
+        "hub_peak_rss_mb": round(peak, 1), **canary_figures,
+    })
+    assert decoded + busy == 64, [answer[-300:] for answer in answers if "fault" not in answer]
+    assert decoded >= 1
+    assert peak - before < 150, f"hub memory peaked at {peak:.1f} MiB from {before:.1f}"
