@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 from jupyter_samp.errors import ClientTimeoutError, ProtocolError, TransportError
@@ -188,13 +189,22 @@ class _Connection(asyncio.Protocol):
         self._started = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's is not a subclass of asyncio's).
+        self.transport = cast(asyncio.Transport, transport)
         self.reusable = True
 
     def send(self, request: bytes) -> asyncio.Future[HttpResponse]:
-        """Write one request and return a future of its answer."""
-        assert self.transport is not None and self._waiter is None
+        """Write one request and return a future of its answer.
+
+        Raises
+        ------
+        _StaleConnection
+            If the peer closed the connection before the request could go
+            (it may accept and close at once: over a cap, or stopping).
+        """
+        if self.transport is None:
+            raise _StaleConnection("closed by the peer before the request was sent")
+        assert self._waiter is None, "one request at a time"
         self._waiter = asyncio.get_running_loop().create_future()
         self.reusable = False
         self._started = False

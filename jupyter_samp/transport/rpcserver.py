@@ -21,7 +21,7 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from jupyter_samp.core.xmlrpc import decode_call, encode_fault, encode_response
 from jupyter_samp.transport.body_budget import LARGE_BODY, BodyBudget
@@ -257,15 +257,15 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------ asyncio hooks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's is not a subclass of asyncio's).
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self._since = asyncio.get_running_loop().time()
         self.server.made(self)
         # Accepted just before the server stopped but set up only now, or over a cap.
         if self.server.stopped or not self.book.admit(self):
-            transport.abort()
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.closed(self)

@@ -205,9 +205,13 @@ async def test_large_bodies_do_not_stall_other_clients(tmp_path: Path) -> None:
                 canary_figures = canary.figures()
                 canary.check()
             pool.close()
-    assert all("Unknown private key" in fault for faults in answers for fault in faults)
+    faults = [fault for faults in answers for fault in faults]
+    decoded = sum("Unknown private key" in fault for fault in faults)
+    busy = sum("Server busy" in fault for fault in faults)  # past the bound on large bodies
     record("attack-large-bodies", {"bodies": 16, "body_mb": round(len(body) / 1e6, 1),
+                                   "decoded": decoded, "busy": busy,
                                    "all_answered_s": round(took, 2), **canary_figures})
+    assert decoded + busy == 16 and decoded >= 4, faults
 
 
 async def _answer_of(sock: socket.socket, deadline: float) -> str:

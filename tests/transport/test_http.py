@@ -330,6 +330,14 @@ async def test_fresh_connection_closed_without_answer_is_transport_error(pool: H
     assert not caught.value.refused and server.accepted == 1
 
 
+def test_a_connection_lost_before_its_request_went_is_stale_not_an_assertion() -> None:
+    """A peer may accept and close at once (over a cap, stopping): the request is stale."""
+    connection = http._Connection()
+    connection.connection_lost(None)
+    with pytest.raises(http._StaleConnection, match="before the request was sent"):
+        connection.send(b"POST / HTTP/1.1\r\n\r\n")
+
+
 async def test_answer_cut_short_is_transport_error(pool: HttpPool) -> None:
     """A peer closing in the middle of a Content-Length body gives TransportError."""
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"
