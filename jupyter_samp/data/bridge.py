@@ -33,7 +33,13 @@ import secrets
 from typing import Any
 
 from jupyter_samp.client import Client
-from jupyter_samp.data.delivery import Targets, check_subscribers, deliver, resolve_targets
+from jupyter_samp.data.delivery import (
+    Targets,
+    check_subscribers,
+    deliver,
+    resolve_targets,
+    table_targets,
+)
 from jupyter_samp.data.fetch import DEFAULT_MAX_BYTES
 from jupyter_samp.data.handles import ImageHandle, TableHandle
 from jupyter_samp.data.labels import ascii_label
@@ -183,7 +189,12 @@ class DataBridge(ReceivingMixin):
             The table. A DataFrame's non-default index is sent as leading
             column(s); units etc. come from ``df.attrs`` or ``units=``.
         to : str or list of str, optional
-            Recipients (ids or names); default every subscriber.
+            Recipients (ids or names, matched as by :meth:`Client.resolve`).
+            Default: the table viewers (TOPCAT and the like), or, when none
+            is connected, whoever accepts tables; ``"all"``: every
+            application that accepts tables, DS9 and Aladin (which show
+            them as catalogs) included. The receipt's ``note`` says whom a
+            default send left out.
         name : str, optional
             Label shown by the recipients (default ``attrs``/``meta`` name).
         table_id : str, optional
@@ -237,24 +248,26 @@ class DataBridge(ReceivingMixin):
         label = self._label(name, data, "table")
         prepared = prepare_table(data, format=format, name=label, **options)
         mtype = "table.load.fits" if prepared.format == "fits" else "table.load.votable"
-        targets = self._targets(mtype, to)
+        targets, note = table_targets(self.client, mtype, to)
         ident = self._new_id(table_id, label)
         handle = TableHandle(data, table_id=ident, url=self.publish(prepared), name=label,
                              nrows=prepared.nrows if prepared.nrows is not None else _rows(data),
                              bridge=self)
         self.track(handle)
         handle.delivery = asyncio.get_running_loop().create_task(
-            self._send_table(handle, mtype, targets, timeout)
+            self._send_table(handle, mtype, targets, timeout, note)
         )
         return handle
 
     async def _send_table(
-        self, handle: TableHandle, mtype: str, targets: list[str] | None, timeout: float | None
+        self, handle: TableHandle, mtype: str, targets: list[str] | None, timeout: float | None,
+        note: str = "",
     ) -> TableReceipt:
         await self.client.flush()  # selections may come back at once
         params = {"url": handle.url, "table-id": handle.table_id,
                   "name": ascii_label(handle.name or handle.table_id)}
         receipt = await self._deliver(mtype, params, targets, timeout)
+        receipt.note = note
         result = TableReceipt(**vars(receipt))
         result.table = handle
         handle.receipt = result

@@ -15,8 +15,15 @@ from jupyter_samp.client import Client, Response
 from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.errors import ClientTimeoutError, NotSubscribedError, SampError
 
-#: ``to``: one client id or name, several, or None for every subscriber.
+#: ``to``: one client id or name, several, None for the default recipients,
+#: or :data:`ALL` for every subscriber.
 Targets = str | Iterable[str] | None
+
+#: ``to`` that asks for every application that accepts the message.
+ALL = "all"
+
+#: What an image viewer accepts; its table support shows catalogs over images.
+IMAGE_MTYPE = "image.load.fits"
 
 
 def resolve_targets(client: Client, to: Targets) -> list[str] | None:
@@ -27,10 +34,45 @@ def resolve_targets(client: Client, to: Targets) -> list[str] | None:
     NoSuchClientError, AmbiguousClientError
         A name matches no application, or several.
     """
-    if to is None:
+    if to is None or to == ALL:
         return None
     names = [to] if isinstance(to, str) else list(to)
     return list(dict.fromkeys(client.resolve(name) for name in names))
+
+
+def table_targets(client: Client, mtype: str, to: Targets) -> tuple[list[str] | None, str]:
+    """Recipients of a table, and a note saying whom a default send left out.
+
+    With ``to`` None a table goes to the table viewers (TOPCAT and the
+    like): DS9 and Aladin subscribe to tables too, but show them as
+    catalogs over an image, and a table sent "to everyone" opening a DS9
+    catalog window surprises. When no table viewer is connected the image
+    viewers get it after all. ``to=ALL`` sends to every subscriber; other
+    values are resolved as by :func:`resolve_targets`.
+
+    Raises
+    ------
+    NoSuchClientError, AmbiguousClientError
+        A name in ``to`` matches no application, or several.
+    NotSubscribedError
+        The default or ``ALL`` and no connected application accepts ``mtype``.
+    """
+    if to is not None:
+        targets = resolve_targets(client, to)
+        check_subscribers(client, mtype, targets)
+        return targets, ""
+    check_subscribers(client, mtype, None)
+    accepting = client.subscribers(mtype)
+    viewers = [view for view in accepting if not view.accepts(IMAGE_MTYPE)]
+    others = [view.name for view in accepting if view.accepts(IMAGE_MTYPE)]
+    if not viewers:
+        return None, f"no table viewer is connected: sent to {', '.join(others)}"
+    if not others:
+        return [view.id for view in viewers], ""
+    return [view.id for view in viewers], (
+        f"sent to the table viewers only; not to {', '.join(others)} (image viewers that "
+        f"show tables as catalogs): send with to='all' (--to all) for them too"
+    )
 
 
 def check_subscribers(client: Client, mtype: str, targets: list[str] | None) -> None:

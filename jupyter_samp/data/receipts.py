@@ -36,6 +36,9 @@ class Receipt:
         no response in time), in words.
     url : str or None
         The URL of the data sent, if any.
+    note : str
+        What the sender chose for the user, in words (whom a default send
+        left out, ...); empty when there is nothing to say.
     """
 
     mtype: str
@@ -45,6 +48,7 @@ class Receipt:
     failures: dict[str, str] = field(default_factory=dict)
     timed_out: list[str] = field(default_factory=list)
     url: str | None = None
+    note: str = ""
 
     @property
     def ok(self) -> list[str]:
@@ -90,6 +94,8 @@ class Receipt:
             else:
                 state = "samp.ok"
             lines.append(f"  {self.name(cid)} ({cid}): {state}")
+        if self.note:
+            lines.append(f"  ({self.note})")
         return "\n".join(lines)
 
     def raise_for_failure(self) -> Receipt:
@@ -127,4 +133,6 @@ class Receipt:
             rows.append(f"<tr><td><b>{html.escape(self.name(cid))}</b> ({html.escape(cid)})</td>"
                         f"<td style='color:{colour}'>{html.escape(state)}</td></tr>")
         caption = f"<caption style='text-align:left'>{html.escape(self.mtype)}</caption>"
+        if self.note:
+            rows.append(f"<tr><td colspan='2'><i>{html.escape(self.note)}</i></td></tr>")
         return f"<table>{caption}{''.join(rows)}</table>"

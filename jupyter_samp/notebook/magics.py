@@ -35,7 +35,8 @@ class SampMagics(Magics):
         "select VAR, log, hub start|stop, disconnect",
     )
     @argument("args", nargs="*", help="the subcommand's arguments (a variable, RA DEC, ...)")
-    @argument("--to", help="the application to send to (name or id); default: all that accept it")
+    @argument("--to", help="the application to send to (name or id), or 'all'; default for a "
+              "table: the table viewers (not DS9 or Aladin), for an image: all that accept it")
     @argument("--name", help="the name the table or image gets in the receiving application")
     @argument("--web", action="store_true",
               help="with connect: let a hub started here serve web pages (asks you each time)")

@@ -26,6 +26,7 @@ from jupyter_samp.errors import (
     NoSuchClientError,
     NotSubscribedError,
 )
+from jupyter_samp.testing.waiting import wait_until as wait_for
 from tests.data.conftest import Pair, subscribed
 
 
@@ -365,7 +366,6 @@ async def test_notebook_session_and_shortcuts_share_one_bridge(hub: Any) -> None
     """``samp.send(df)`` then ``send_table(samp.client, df2)``: selections of both arrive."""
     from jupyter_samp.data import send_table
     from jupyter_samp.notebook import session as session_module
-    from jupyter_samp.testing.waiting import wait_until as wait_for
 
     session_module._session = None
     session = session_module.connection()
@@ -432,3 +432,47 @@ async def test_a_broadcast_selection_gets_no_error_from_notebooks_without_the_ta
             assert list(mine.selected_rows) == [1]
         finally:
             await other.close()
+
+
+async def test_a_table_sent_to_no_one_in_particular_goes_to_table_viewers_only(
+    pair: Pair, hub: Any
+) -> None:
+    tables: list[Received] = []
+    pair.inbox.on_table(tables.append)
+    async with connect("imageviewer", hub=hub.lockfile) as viewer:
+        catalogs: list[Message] = []
+        viewer.add_handler("table.load.votable", catalogs.append)
+        viewer.add_handler("image.load.fits", lambda message: None)
+        await viewer.flush()
+        await subscribed(pair, "table.load.votable")
+        await wait_for(lambda: len(pair.sender.subscribers("image.load.fits")) == 1, pair.sender)
+
+        default = await pair.out.send_table(stars())
+        assert list(default.recipients) == [me(pair.receiver)] and not catalogs
+        assert "imageviewer" in default.note and "to='all'" in default.note
+        assert "imageviewer" in default.summary() and "imageviewer" in default._repr_html_()
+
+        everyone = await pair.out.send_table(stars(), to="all")
+        assert set(everyone.recipients) == {me(pair.receiver), me(viewer)}
+        assert len(catalogs) == 1 and everyone.note == ""
+
+        named = await pair.out.send_table(stars(), to="imageviewer")
+        assert list(named.recipients) == [me(viewer)] and named.note == ""
+
+
+async def test_with_no_table_viewer_a_table_goes_to_the_image_viewers(hub: Any) -> None:
+    async with connect("sender", hub=hub.lockfile) as sender, connect(
+        "imageviewer", hub=hub.lockfile
+    ) as viewer:
+        catalogs: list[Message] = []
+        viewer.add_handler("table.load.votable", catalogs.append)
+        viewer.add_handler("image.load.fits", lambda message: None)
+        await viewer.flush()
+        await wait_for(lambda: len(sender.subscribers("image.load.fits")) == 1, sender)
+        bridge = DataBridge(sender, timeout=20)
+        try:
+            receipt = await bridge.send_table(stars())
+        finally:
+            await bridge.close()
+        assert receipt.ok == [me(viewer)] and len(catalogs) == 1
+        assert "no table viewer" in receipt.note
