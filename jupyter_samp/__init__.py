@@ -54,8 +54,13 @@ from jupyter_samp.errors import (
 from jupyter_samp.hub import ClientInfo, Hub
 
 
-def connection(name: str = "jupyter") -> Any:
-    """Return this kernel's SAMP session (:class:`jupyter_samp.notebook.SampSession`)."""
+def connection(name: str | None = None) -> Any:
+    """Return this kernel's SAMP session (:class:`jupyter_samp.notebook.SampSession`).
+
+    ``name`` is its ``samp.name``; by default the notebook's file name where
+    the kernel can know it (``jupyter: analysis.ipynb``), else a label
+    distinct per kernel.
+    """
     from jupyter_samp.notebook import connection as notebook_connection
 
     return notebook_connection(name)

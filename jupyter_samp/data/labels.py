@@ -20,7 +20,8 @@ def ascii_label(text: str) -> str:
     """A readable ASCII rendering of ``text`` (ASCII text comes back unchanged).
 
     Accents are dropped (é -> e), compatibility forms unfolded (¹ -> 1),
-    Greek letters spelled out (α -> alpha, Θ -> Theta); other characters
+    Greek letters spelled out (α -> alpha, Θ -> Theta), dashes made
+    hyphens (– -> -); other characters
     with no rendering (✓) are left out, and the spaces they leave collapsed.
     """
     if text.isascii():
@@ -41,4 +42,6 @@ def _render(char: str) -> str:
         return word.capitalize() if " CAPITAL " in name else word
     if char.isspace():
         return " "
+    if unicodedata.category(char) == "Pd":
+        return "-"  # en and em dashes, minus-like hyphens
     return ""

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from jupyter_samp.client import Client
 from jupyter_samp.errors import NotConnectedError, SampError
+from jupyter_samp.notebook.identity import icon_png, notebook_name
 from jupyter_samp.notebook.model import SampState
 
 #: The MType a hub started with ``--web-consent samp`` asks consent with.
@@ -36,12 +37,14 @@ class SampSession:
 
     Parameters
     ----------
-    name : str
-        ``samp.name`` other applications see.
+    name : str, optional
+        ``samp.name`` other applications see; by default the notebook's file
+        name where the kernel can know it, else a label distinct per kernel
+        (see :func:`~jupyter_samp.notebook.identity.notebook_name`).
     """
 
-    def __init__(self, name: str = "jupyter") -> None:
-        self.name = name
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or notebook_name()
         self.state = SampState()
         self.client: Client | None = None
         self._connecting: asyncio.Task[Client] | None = None
@@ -97,6 +100,7 @@ class SampSession:
             self.state.status = f"not connected: {exc}"
             raise
         self.bridge = _make_bridge(client)
+        await _declare_icon(client, self.bridge)
         self.state.add_log("state", f"connected to {client.hub_url}")
         return client
 
@@ -315,6 +319,21 @@ def _make_bridge(client: Client) -> Any:
     return bridge_for(client)
 
 
+async def _declare_icon(client: Client, bridge: Any) -> None:
+    """Serve the notebook's icon from the bridge's resource server and declare it.
+
+    Best effort: an icon that cannot be declared is logged, never an error
+    of the connection.
+    """
+    try:
+        resource = bridge.server.publish(icon_png(), content_type="image/png",
+                                         filename="icon.png")
+        bridge.resources.append(resource)
+        await client.declare_metadata(**{"samp.icon.url": resource.url})
+    except (OSError, SampError) as exc:
+        log.warning("could not declare the notebook's icon: %s", exc)
+
+
 _session: SampSession | None = None
 
 
@@ -327,8 +346,12 @@ def _seconds(text: Any) -> float | None:
     return seconds if 0 < seconds < float("inf") else None  # NaN fails both
 
 
-def connection(name: str = "jupyter") -> SampSession:
-    """Return this kernel's SAMP session, creating it on first use (not yet connected)."""
+def connection(name: str | None = None) -> SampSession:
+    """Return this kernel's SAMP session, creating it on first use (not yet connected).
+
+    ``name`` is the ``samp.name`` of a session created now (see
+    :class:`SampSession`); an existing session keeps its own.
+    """
     global _session
     if _session is None:
         _session = SampSession(name)

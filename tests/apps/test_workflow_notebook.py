@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.peers, pytest.mark.asyncio(loop_scope="module"),
 WORKFLOW = NOTEBOOKS / "topcat_ds9_workflow.ipynb"
 #: The notebook's image is 160 rows of 200 pixels; DS9 answers "width height".
 DS9_FITS_SIZE = "DS9 fits size: 200 160"
-#: ``samp.name`` of the notebook's session (``jupyter_samp.connection()``'s default).
-NOTEBOOK_NAME = "jupyter"
+#: ``samp.name`` of the notebook's session: ``jupyter_samp.connection()`` names it after
+#: the notebook's file (``execute_notebook`` tells the kernel as Jupyter's server does).
+NOTEBOOK_NAME = f"jupyter: {WORKFLOW.name}"
 
 
 def outputs(notebook: Any, kind: str) -> list[Any]:

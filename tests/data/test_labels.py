@@ -14,7 +14,8 @@ from jupyter_samp.data.labels import ascii_label
     ("λ Ori", "lambda Ori"),
     ("ΔT", "DeltaT"),
     ("Café", "Cafe"),
-    ("M31 — core", "M31 core"),
+    ("M31 — core", "M31 - core"),
+    ("NGC 1976 – 1982", "NGC 1976 - 1982"),
     ("plain text", "plain text"),
     ("✓", ""),
 ])

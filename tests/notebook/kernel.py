@@ -75,6 +75,8 @@ async def execute_notebook(path: Path, env: dict[str, str], timeout: float = 180
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
+    # As Jupyter's server does: the kernel learns its notebook's path.
+    env = {**env, "JPY_SESSION_NAME": str(path)}
     runner = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     await runner.async_execute(env=env)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ import pytest
 from jupyter_samp import Message, connect
 from jupyter_samp.data.codecs.votable import votable_bytes
 from jupyter_samp.testing import samp_environment
+from jupyter_samp.testing.waiting import wait_until
 
 from .kernel import kernel_env, run_cell, running_kernel
 
@@ -84,6 +86,50 @@ async def test_busy_cell_does_not_stop_the_embedded_hub(tmp_path: Path) -> None:
             await busy
             await run_cell(kernel, STOP)
         assert not env.lockfile.exists()
+
+
+async def test_two_notebooks_register_by_name_with_an_icon_and_answer_only_for_their_tables(
+    tmp_path: Path,
+) -> None:
+    """As Jupyter's server does, each kernel is told its notebook's path (JPY_SESSION_NAME)."""
+    with samp_environment(tmp_path / "samp") as env:
+        async with running_kernel(
+            kernel_env({"JPY_SESSION_NAME": str(tmp_path / "analysis.ipynb")})
+        ) as first, running_kernel(
+            kernel_env({"JPY_SESSION_NAME": str(tmp_path / "Ω plots.ipynb")})
+        ) as second:
+            await run_cell(first, CONNECT)
+            await run_cell(second, CONNECT)
+            async with connect("viewer", hub=env.lockfile) as viewer:
+                viewer.add_handler("table.load.votable", lambda message: None)
+                await viewer.flush()
+                names = {"jupyter: analysis.ipynb", "jupyter: Omega plots.ipynb"}
+                await wait_until(lambda: names <= {v.name for v in viewer.clients.values()
+                                                   if v.metadata.get("samp.icon.url")}, viewer)
+                icons = [await asyncio.to_thread(_fetch, view.metadata["samp.icon.url"])
+                         for view in viewer.clients.values() if view.name in names]
+                sent = await run_cell(first, """
+import pandas as pd
+h = samp.send(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), to="viewer", name="mine")
+await h.delivery
+print("table-id", h.table_id)
+""")
+                table_id = sent["stdout"].split("table-id ")[1].split()[0]
+                broadcast = await viewer.call_all(
+                    "table.select.rowList", {"table-id": table_id, "row-list": ["1"]})
+                answers = await broadcast.gather(timeout=20)
+            selected = await run_cell(first, "print('selected', h.selected_rows.tolist())")
+            await run_cell(second, "await samp.disconnect()")
+            await run_cell(first, STOP)
+    assert len(answers) == 2 and all(answer.ok for answer in answers.values()), answers
+    assert "selected [1]" in selected["stdout"]
+    assert icons == [("image/png", b"\x89PNG\r\n\x1a\n")] * 2
+
+
+def _fetch(url: str) -> tuple[str, bytes]:
+    """The content type and first bytes of what ``url`` serves."""
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return reply.headers["Content-Type"], reply.read(8)
 
 
 def _unused(message: Message) -> None:  # keeps the import for type checkers
