@@ -80,6 +80,19 @@ class Receipt:
         """The application name of a recipient (its id if unknown)."""
         return self.recipients.get(client_id, client_id)
 
+    def outcome(self) -> str:
+        """The outcome in one line: ``loaded by topcat; failed: ds9 (reason)``."""
+        if not self.recipients:
+            return "no recipient"
+        failed = self.failed
+        parts = []
+        loaded = [self.name(cid) for cid in self.recipients if cid not in failed]
+        if loaded:
+            parts.append(f"done by {', '.join(loaded)}")
+        parts += [f"failed in {self.name(cid)}: {reason}" for cid, reason in failed.items()
+                  if cid in self.recipients]
+        return "; ".join(parts)
+
     def summary(self) -> str:
         """One line per recipient, e.g. ``topcat (c3): samp.ok``."""
         if not self.recipients:

@@ -15,7 +15,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_samp.errors import SampError
-from jupyter_samp.notebook.display import error_line, show_when_done
+from jupyter_samp.notebook.display import DownloadProgress, error_line, show_when_done
 from jupyter_samp.notebook.render import apps_table, log_table, status_line
 from jupyter_samp.notebook.session import SampSession, connection
 
@@ -120,14 +120,19 @@ class SampMagics(Magics):
     def _do_send(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
         handle = session.send_table(data, to=args.to, name=args.name or args.args[0])
-        show_when_done(handle.delivery, f"sending {args.args[0]}...")
+        self._show_delivery(session, handle, f"sending {args.args[0]}")
         return None
 
     def _do_image(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
         handle = session.send_image(data, to=args.to, name=args.name or args.args[0])
-        show_when_done(handle.delivery, f"sending image {args.args[0]}...")
+        self._show_delivery(session, handle, f"sending image {args.args[0]}")
         return None
+
+    def _show_delivery(self, session: SampSession, handle: Any, what: str) -> None:
+        """A line that shows the download's progress, then the receipt."""
+        placeholder = show_when_done(handle.delivery, f"{what}...")
+        session.follow_progress(handle, DownloadProgress(placeholder, what))
 
     def _do_select(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)

@@ -125,13 +125,22 @@ class SampSession:
         NotConnectedError
             Saying how to connect, if the notebook is not connected.
         """
-        if self.client is None or not self.client.connected:
-            state = "connecting" if self._connecting and not self._connecting.done() else "not"
+        if self.client is not None and self.client.connected:
+            return self.client
+        if self._connecting is not None and not self._connecting.done():
+            raise NotConnectedError("SAMP is still connecting: wait for %samp connect "
+                                    "(or await jupyter_samp.connection().connect()) to finish")
+        if self.client is not None and self.client.state == "disconnected":
+            # Say what happened (the hub stopped, it dropped us, we disconnected).
+            reason = self.state.status.removeprefix("disconnected").lstrip(": ") or "disconnected"
             raise NotConnectedError(
-                f"SAMP is {state} connected yet: run %samp connect (or await "
-                f"jupyter_samp.connection().connect()) and wait for it to finish"
+                f"SAMP is not connected: {reason}. Run %samp connect again "
+                f"(a hub of this notebook's own starts if none answers)"
             )
-        return self.client
+        raise NotConnectedError(
+            "SAMP is not connected yet: run %samp connect (or await "
+            "jupyter_samp.connection().connect()) and wait for it to finish"
+        )
 
     # ------------------------------------------------------------ data
 
@@ -157,8 +166,9 @@ class SampSession:
         bridge = self._bridge()
         handle = bridge.start_table(data, to, name=name, **options)
         if progress is not None:
-            self._follow_progress(bridge, handle.url, progress)
+            self.follow_progress(handle, progress)
         self.state.add_log("out", f"sent table {handle.name} ({handle.table_id})")
+        self._log_outcome(f"table {handle.name}", handle.delivery)
         return handle
 
     send = send_table
@@ -178,6 +188,7 @@ class SampSession:
         """
         handle = self._bridge().start_image(data, to, name=name, **options)
         self.state.add_log("out", f"sent image {handle.name} ({handle.image_id})")
+        self._log_outcome(f"image {handle.name}", handle.delivery)
         return handle
 
     def selection_of(self, data: Any) -> Any:
@@ -209,10 +220,27 @@ class SampSession:
             raise NotConnectedError("SAMP is still connecting; try again in a moment")
         return self.bridge
 
-    def _follow_progress(self, bridge: Any, url: str,
-                         progress: Callable[[int, int | None], None]) -> None:
-        for resource in bridge.resources:
-            if resource.url == url:
+    def _log_outcome(self, what: str, delivery: asyncio.Task[Any]) -> None:
+        """Log, when ``delivery`` ends, whether it was delivered or failed, and where."""
+
+        def done(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                self.state.add_log("state", f"{what}: delivery cancelled")
+            elif task.exception() is not None:
+                self.state.add_log("state", f"{what}: not delivered: {task.exception()}")
+            else:
+                self.state.add_log("state", f"{what}: {task.result().outcome()}")
+
+        delivery.add_done_callback(done)
+
+    def follow_progress(self, handle: Any, progress: Callable[[int, int | None], None]) -> None:
+        """Call ``progress(bytes_sent, total)`` as recipients download ``handle``'s data.
+
+        ``total`` is None when the size is not known in advance. Nothing is
+        called for data sent by reference (a URL given by the caller).
+        """
+        for resource in self._bridge().resources:
+            if resource.url == handle.url:
                 resource.observe(lambda _resource, sent, total: progress(sent, total))
 
     # ------------------------------------------------------------ messages

@@ -101,3 +101,56 @@ async def test_quoted_names_arrive_without_their_quotes(shell, fresh_session, hu
         shell.run_line_magic("samp", 'send stars --to viewer --name "my nice table"')
         message = await asyncio.wait_for(loaded, 20)
         assert message.params["name"] == "my nice table"
+
+
+async def test_send_shows_the_download_then_the_outcome_in_the_cell_and_the_log(  # type: ignore[no-untyped-def]
+    shell, fresh_session, hub
+) -> None:
+    import numpy as np
+    import pandas as pd
+    from IPython.utils.capture import capture_output
+
+    from jupyter_samp.data import DataBridge, Received
+
+    await _connected(shell, fresh_session)
+    async with connect("viewer", hub=hub.lockfile) as viewer:
+        got: list[Received] = []
+        inbox = DataBridge(viewer, timeout=20)
+        inbox.on_table(got.append)  # downloads what it is sent
+        await viewer.flush()
+        client = fresh_session.client
+        await wait_until(lambda: bool(client.subscribers("table.load.votable")), client)
+        shell.user_ns["big"] = pd.DataFrame({"x": np.arange(500_000, dtype=float)})
+        with capture_output() as captured:
+            shell.run_line_magic("samp", "send big --to viewer")
+            handle = fresh_session.handle_of(shell.user_ns["big"])
+            await asyncio.wait_for(handle.delivery, 30)
+        await inbox.close()
+    lines = [output.data.get("text/html", "") for output in captured.outputs]
+    assert "sending big..." in lines[0]
+    progress = [line for line in lines if "downloaded (" in line]
+    assert len(progress) >= 2 and "MB downloaded (100 %)" in progress[-1], lines
+    assert ">ok<" in lines[-1] and "viewer" in lines[-1]
+    assert len(got) == 1
+    assert any(entry["text"] == "table big: done by viewer" for entry in fresh_session.state.log)
+
+
+async def test_after_the_hub_stops_the_notebook_says_what_happened(  # type: ignore[no-untyped-def]
+    shell, fresh_session, tmp_path
+) -> None:
+    from jupyter_samp import Hub
+    from jupyter_samp.testing import samp_environment
+
+    with samp_environment(tmp_path / "own") as env:
+        own = Hub(lockfile=env.lockfile, web_profile=False)
+        await own.start()
+        await _connected(shell, fresh_session)
+        client = fresh_session.client
+        await own.stop()
+        await wait_until(lambda: not client.connected, client)
+        with pytest.raises(UsageError) as caught:
+            shell.run_line_magic("samp", "apps")
+    message = str(caught.value)
+    assert "not connected yet" not in message
+    assert "not connected: the hub shut down." in message, message
+    assert "%samp connect again" in message
