@@ -15,12 +15,15 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.io import fits
 from astropy.wcs import WCS
 
 from jupyter_samp.data import TableEvent
 from jupyter_samp.data.codecs.decode import read_votable, to_pandas
 from jupyter_samp.data.fetch import fetch
+from jupyter_samp.errors import InvalidValueError
 from jupyter_samp.testing import java_command, run_peer
+from jupyter_samp.testing.waiting import wait_until
 from tests.apps.conftest import ARTIFACTS, Desktop
 
 pytestmark = [pytest.mark.peers, pytest.mark.asyncio(loop_scope="module")]
@@ -170,3 +173,56 @@ def _top_window(tree: str, title: str) -> str | None:
         if text.startswith("0x") and f'"{title}' in text and "+0+0" in text:
             return text.split()[0]
     return None
+
+
+async def test_non_ascii_names_reach_topcat_faithfully(desktop: Desktop) -> None:
+    """SAMP strings are ASCII; the table itself carries the astronomer's names."""
+    df = pd.DataFrame({"Hα flux": [1.5, 2.5, -0.25], "θ¹ Ori": [1, 2, 3]})  # noqa: RUF001
+    with pytest.raises(InvalidValueError, match="'Hα flux' has a non-ASCII name"):  # noqa: RUF001
+        await desktop.bridge.send_table(df, to="topcat", format="fits")  # FITS cannot hold it
+    receipt = await desktop.bridge.send_table(df, to="topcat", name="θ¹ Ori C ✓")
+    assert receipt.ok == [desktop.topcat], receipt.summary()
+    held = await topcat_table(desktop, receipt.table.table_id)
+    assert list(held.columns) == ["Hα flux", "θ¹ Ori"]  # noqa: RUF001
+    assert held["Hα flux"].tolist() == [1.5, 2.5, -0.25]  # noqa: RUF001
+    assert held["θ¹ Ori"].tolist() == [1, 2, 3]
+
+
+async def test_the_magic_sends_an_image_to_ds9_by_the_name_users_type(
+    desktop: Desktop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from jupyter_samp.notebook import session as session_module
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_samp")
+    session_module._session = None
+    session = session_module.connection()
+    try:
+        monkeypatch.setenv("SAMP_HUB", desktop.env.env_value)  # the desktop's hub, as in a kernel
+        await session.connect(hub="connect")
+        client = session.client
+        assert client is not None
+        await wait_until(lambda: any(view.accepts("image.load.fits")
+                                     for view in client.clients.values()), client)
+        outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_log(change: dict[str, list[dict[str, str]]]) -> None:
+            for entry in change["new"]:
+                if entry["text"].startswith("image hdu:") and not outcome.done():
+                    outcome.set_result(entry["text"])
+
+        session.state.observe(on_log, names="log")
+        shell.user_ns["hdu"] = fits.PrimaryHDU(np.arange(70 * 50, dtype="f4").reshape(50, 70))
+        with capture_output() as captured:
+            shell.run_line_magic("samp", "image hdu --to ds9")
+            assert await asyncio.wait_for(outcome, 60) == "image hdu: done by SAOImageDS9"
+        assert "SAOImageDS9" in captured.outputs[-1].data["text/html"]
+        size = await desktop.client.call(desktop.ds9, "ds9.get", {"cmd": "fits size"}, timeout=30)
+        assert size.result["value"].split() == ["70", "50"]
+    finally:
+        if session.client is not None:
+            await session.client.close(stop_hub=False)
+        session_module._session = None

@@ -145,3 +145,16 @@ def test_decoders_refuse_what_they_cannot_read() -> None:
         read_fits_table(fits_bytes(np.zeros((2, 2))))
     with pytest.raises(InvalidValueError, match="no image"):
         read_fits_image(fits_bytes(fits.BinTableHDU(Table({"a": [1]}))))
+
+
+def test_a_non_ascii_column_name_is_refused_by_name_before_anything_is_sent() -> None:
+    from jupyter_samp.data.codecs.fits import table_fits_bytes
+    from jupyter_samp.errors import InvalidValueError
+
+    frame = pd.DataFrame({"flux": [1.0], "Hα flux": [2.0]})  # noqa: RUF001
+    with pytest.raises(InvalidValueError, match="column 'Hα flux' has a non-ASCII name"):  # noqa: RUF001
+        table_fits_bytes(frame)
+    described = Table({"x": [1.0]})
+    described["x"].description = "flux at Hα"  # noqa: RUF001
+    with pytest.raises(InvalidValueError, match="non-ASCII description"):
+        table_fits_bytes(described)

@@ -288,8 +288,9 @@ def table_fits_bytes(table: Any, *, index: bool = True) -> bytes:
     Raises
     ------
     InvalidValueError
-        Non-ASCII text (FITS tables hold ASCII only; send a VOTable instead),
-        or a column that cannot be written (named in the message).
+        Non-ASCII text, in values or in a column's name or description
+        (FITS tables hold ASCII only; send a VOTable instead), or a column
+        that cannot be written (named in the message).
     """
 
     if is_dataframe(table):
@@ -298,6 +299,7 @@ def table_fits_bytes(table: Any, *, index: bool = True) -> bytes:
         from astropy.table import Table
 
         table = Table(table, copy=False)
+    _refuse_non_ascii_headers(table)
     buffer = io.BytesIO()
     try:
         table.write(buffer, format="fits")
@@ -306,6 +308,22 @@ def table_fits_bytes(table: Any, *, index: bool = True) -> bytes:
             "FITS tables hold ASCII text only; send non-ASCII text as a VOTable"
         ) from exc
     return buffer.getvalue()
+
+
+def _refuse_non_ascii_headers(table: Any) -> None:
+    """Refuse, naming it, a column whose name or description FITS cannot hold.
+
+    FITS headers are ASCII; astropy's own error would not say which column,
+    nor what to do instead.
+    """
+    for column in table.columns.values():
+        for what, text in (("name", column.name), ("description", column.description)):
+            if isinstance(text, str) and not text.isascii():
+                raise InvalidValueError(
+                    f"FITS headers hold ASCII text only, and column {column.name!r} has a "
+                    f"non-ASCII {what}: send the table as a VOTable (the default format), "
+                    f"which keeps it"
+                )
 
 
 def _dataframe_table(df: Any, index: bool) -> Any:
