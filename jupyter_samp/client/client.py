@@ -17,7 +17,7 @@ from typing import Any
 from jupyter_samp.client.callbacks import CallbackServer
 from jupyter_samp.client.embedded import EmbeddedHub
 from jupyter_samp.client.handlers import Handler, HandlerRegistry, run_handler
-from jupyter_samp.client.hubproxy import StandardHubProxy
+from jupyter_samp.client.hubproxy import HubConnection, StandardHubProxy
 from jupyter_samp.client.sending import SendingMixin
 from jupyter_samp.client.tracker import ClientEvent, ClientTracker, ClientView
 from jupyter_samp.client.watcher import HubWatcher
@@ -76,6 +76,11 @@ class Client(SendingMixin):
     hub_web_profile : bool
         Whether a hub started this way also serves web pages (with consent
         asked of this client, see :mod:`jupyter_samp.hub.samp_consent`).
+    connection : callable, optional
+        Makes the route to the hub for each registration (a
+        :class:`~jupyter_samp.client.hubproxy.HubConnection`); default the
+        Standard Profile through the lockfile named by ``hub``. The browser
+        relay of :mod:`jupyter_samp.remote` is another.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class Client(SendingMixin):
         start_hub: bool = False,
         hub_idle_timeout: float = 60.0,
         hub_web_profile: bool = False,
+        connection: Callable[[], HubConnection] | None = None,
     ) -> None:
         self.hub_web_profile = hub_web_profile
         self.start_hub = start_hub
@@ -106,7 +112,8 @@ class Client(SendingMixin):
         self.state = "disconnected"
         self.self_id: str | None = None
         self.hub_id: str | None = None
-        self._proxy: StandardHubProxy | None = None
+        self._proxy: HubConnection | None = None
+        self.connection_factory = connection
         self._lock_info: dict[str, str] | None = None
         # The secret of a hub that announced its shutdown: its lockfile may
         # stay a moment longer, but it will not be connected to again.
@@ -230,7 +237,7 @@ class Client(SendingMixin):
         async with self._connect_lock:
             if self.connected:
                 return
-            proxy = StandardHubProxy(self.hub_location, self.request_timeout)
+            proxy = self._new_connection()
             try:
                 self._lock_info = proxy.read_lockfile()
                 await proxy.ping()
@@ -248,9 +255,14 @@ class Client(SendingMixin):
         self.self_id, self.hub_id = info["samp.self-id"], info["samp.hub-id"]
         self.tracker.reset(self.hub_id, self.self_id)
         await self._proxy.call("declareMetadata", self.metadata)
-        await self._proxy.call("setXmlrpcCallback", await self._server.start())
+        await self._proxy.attach_callbacks(self._server)
         await self._proxy.call("declareSubscriptions", self.handlers.subscriptions())
         await self._load_clients()
+
+    def _new_connection(self) -> HubConnection:
+        if self.connection_factory is not None:
+            return self.connection_factory()
+        return StandardHubProxy(self.hub_location, self.request_timeout)
 
     async def _load_clients(self, only_new: bool = False) -> None:
         assert self._proxy is not None
@@ -288,7 +300,7 @@ class Client(SendingMixin):
 
     def _hub_is_departing(self) -> bool:
         """Whether the lockfile still names the hub that announced its shutdown."""
-        if self._departed_secret is None:
+        if self._departed_secret is None or self.connection_factory is not None:
             return False
         try:
             current = StandardHubProxy(self.hub_location).read_lockfile()
@@ -310,7 +322,8 @@ class Client(SendingMixin):
     async def _check_hub(self) -> None:
         assert self._proxy is not None
         try:
-            current = StandardHubProxy(self.hub_location).read_lockfile()
+            current = (StandardHubProxy(self.hub_location).read_lockfile()
+                       if self._proxy.follows_lockfile() else None)
         except HubUnavailableError:
             current = None
         if current is not None and self._lock_info is not None and (
@@ -325,6 +338,14 @@ class Client(SendingMixin):
         except SampError as exc:
             # Refused or reset: nothing serves at the hub's address any more.
             self._set_disconnected(f"the hub stopped answering ({exc})")
+
+    def route_lost(self, reason: str) -> None:
+        """The route to the hub reports it lost: disconnect now (and reconnect when it can)."""
+        self._set_disconnected(reason)
+
+    def route_ready(self) -> None:
+        """The route can carry a registration again: try to reconnect now."""
+        self._watcher.wake()
 
     def _set_disconnected(self, reason: str) -> None:
         if self.state == "disconnected":

@@ -1,8 +1,14 @@
-"""Talking to a hub through the Standard Profile: the ``samp.hub.*`` calls."""
+"""How a client talks to its hub: the Standard Profile's ``samp.hub.*`` calls.
+
+:class:`HubConnection` is what :class:`~jupyter_samp.client.Client` needs of
+a route to a hub; :class:`StandardHubProxy` is the usual one (a lockfile, XML-RPC
+over HTTP, callbacks to the client's own server). Another route, such as the
+browser relay of :mod:`jupyter_samp.remote`, implements the same protocol.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_samp.errors import (
     ClientTimeoutError,
@@ -13,6 +19,41 @@ from jupyter_samp.errors import (
 from jupyter_samp.lockfile import read_lockurl
 from jupyter_samp.transport.http import HttpPool
 from jupyter_samp.transport.xmlrpc import xmlrpc_call
+
+
+class CallbackTarget(Protocol):
+    """The client's callback server, as a connection sees it."""
+
+    async def start(self) -> str:
+        """Start listening (once) and return the callback URL."""
+
+
+class HubConnection(Protocol):
+    """One registration's route to a hub."""
+
+    url: str | None
+    private_key: str | None
+
+    def read_lockfile(self) -> dict[str, str]:
+        """Find the hub (raises :class:`HubUnavailableError` if there is none)."""
+
+    async def ping(self, timeout: float = 5.0) -> None:
+        """Check that the hub answers (raises :class:`HubUnavailableError`)."""
+
+    async def register(self) -> dict[str, str]:
+        """Register; return the registration map (private key, self and hub ids)."""
+
+    async def call(self, name: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call hub method ``name`` with the private key first."""
+
+    async def attach_callbacks(self, server: CallbackTarget) -> None:
+        """Have the hub deliver this registration's callbacks to the client."""
+
+    def follows_lockfile(self) -> bool:
+        """Whether the hub is found through a lockfile (watched for replacement)."""
+
+    def close(self) -> None:
+        """Release what the connection holds."""
 
 
 class StandardHubProxy:
@@ -78,6 +119,14 @@ class StandardHubProxy:
         """
         wait = self.request_timeout if timeout is None else timeout
         return await self._call("samp.hub." + name, [self.private_key, *args], wait)
+
+    async def attach_callbacks(self, server: CallbackTarget) -> None:
+        """Give the hub the URL of the client's callback server."""
+        await self.call("setXmlrpcCallback", await server.start())
+
+    def follows_lockfile(self) -> bool:
+        """True: the Standard Profile finds its hub through the lockfile."""
+        return True
 
     async def _call(self, method: str, params: list[Any], timeout: float | None) -> Any:
         if self.url is None:

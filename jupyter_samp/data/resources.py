@@ -414,6 +414,10 @@ class ResourceServer:
         self.limits = ServerLimits(max_connections=max_connections, idle_timeout=IDLE_TIMEOUT)
         self.addr = addr
         self.port = port
+        #: A public prefix that reaches this server's paths from elsewhere
+        #: (a Jupyter server's data endpoint, see :mod:`jupyter_samp.remote`):
+        #: resources published while it is set get URLs under it.
+        self.public_base: str | None = None
         self._downloads = _Downloads(max_downloads, max_downloads_per_resource)
         self._server: CappedHTTPServer | None = None
         self._resources: dict[str, Resource] = {}
@@ -421,9 +425,17 @@ class ResourceServer:
 
     @property
     def base_url(self) -> str:
-        """``http://ADDR:PORT`` (the server must be started)."""
+        """Where resources published now are found: :attr:`public_base`, else ``http://ADDR:PORT``.
+
+        The server must be started.
+        """
         if self._server is None:
             raise RuntimeError("the resource server is not started")
+        return self.public_base or self.local_url
+
+    @property
+    def local_url(self) -> str:
+        """``http://ADDR:PORT``, where the server listens (it must be started)."""
         return f"http://{self.addr}:{self.port}"
 
     @property

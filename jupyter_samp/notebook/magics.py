@@ -40,8 +40,10 @@ class SampMagics(Magics):
     @argument("--name", help="the name the table or image gets in the receiving application")
     @argument("--web", action="store_true",
               help="with connect: let a hub started here serve web pages (asks you each time)")
-    @argument("--hub", choices=("auto", "start", "connect"), default="auto",
-              help="connect: hub to use; auto/start start one when none runs (default auto)")
+    @argument("--hub", choices=("auto", "start", "connect", "browser"), default="auto",
+              help="connect: a hub on this machine only; start: start one if none runs; "
+                   "browser: the hub on the computer running the browser; auto (default): "
+                   "each in turn")
     def samp(self, line: str) -> Any:
         """Talk to TOPCAT, DS9 and other SAMP applications.
 

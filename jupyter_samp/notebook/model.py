@@ -38,6 +38,8 @@ class SampState(HasTraits):
     status = Unicode("not connected", help="A one-line description of the connection.")
     hub = Dict(help="The hub: url, profile, embedded (started by this kernel) or external.")
     self_id = Unicode("", help="The notebook client's public id.")
+    route = Unicode("", help="How the hub is reached: 'local' (this machine) or 'browser'.")
+    route_reason = Unicode("", help="Why that route, in words.")
     clients: List[dict[str, Any]] = List(
         help="The other applications: id, name, description, icon_url, subscriptions, "
         "subscriptions_known, is_hub."

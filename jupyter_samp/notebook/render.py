@@ -45,9 +45,13 @@ def status_line(state: SampState) -> Rendered:
         text = f"SAMP: {state.status}"
         return Rendered(f'<span style="color:#a60">{html.escape(text)}</span>', text)
     apps = [entry["name"] for entry in state.clients if not entry["is_hub"]]
-    kind = state.hub.get("kind", "external")
-    text = (f"SAMP: connected as {state.self_id} to the {kind} hub at {state.hub.get('url')}; "
-            f"applications: {', '.join(apps) or 'none'}")
+    if state.route == "browser":
+        text = (f"SAMP: connected as {state.self_id} {state.route_reason}; "
+                f"applications: {', '.join(apps) or 'none'}")
+    else:
+        kind = state.hub.get("kind", "external")
+        text = (f"SAMP: connected as {state.self_id} to the {kind} hub at "
+                f"{state.hub.get('url')}; applications: {', '.join(apps) or 'none'}")
     return Rendered(f'<span style="color:#060">{html.escape(text)}</span>', text)
 
 

@@ -19,6 +19,8 @@ from jupyter_samp.client import Client
 from jupyter_samp.errors import NotConnectedError, SampError
 from jupyter_samp.notebook.identity import icon_png, notebook_name
 from jupyter_samp.notebook.model import SampState
+from jupyter_samp.notebook.routes import choose_route
+from jupyter_samp.remote.route import BrowserRoute
 
 #: The MType a hub started with ``--web-consent samp`` asks consent with.
 CONSENT_MTYPE = "x-jupyter-samp.web.consent"
@@ -26,7 +28,7 @@ CONSENT_MTYPE = "x-jupyter-samp.web.consent"
 log = logging.getLogger("jupyter_samp.notebook")
 T = TypeVar("T")
 
-HUB_MODES = ("auto", "start", "connect")
+HUB_MODES = ("auto", "start", "connect", "browser")
 NOTEBOOK_METADATA = {
     "samp.description.text": "A Jupyter notebook (jupyter_samp)",
 }
@@ -49,6 +51,8 @@ class SampSession:
         self.client: Client | None = None
         self._connecting: asyncio.Task[Client] | None = None
         self.bridge: Any = None
+        #: The browser route, while the notebook reaches its hub through the page.
+        self.browser_route: BrowserRoute | None = None
         #: Consent dialogs shown for web pages, newest last.
         self.consent_dialogs: list[Any] = []
         self._consent_box: Any = None
@@ -60,9 +64,13 @@ class SampSession:
 
         Parameters
         ----------
-        hub : {"auto", "start", "connect"}
-            ``connect`` uses a running hub only; ``start`` and ``auto`` start
-            an embedded hub (a child process) when none answers.
+        hub : {"auto", "start", "connect", "browser"}
+            ``connect`` uses a running hub only; ``start`` starts an embedded
+            hub (a child process) when none answers; ``browser`` reaches the
+            hub on the computer that runs the browser, through the notebook's
+            page (for kernels on a server); ``auto`` tries a hub on this
+            machine, then the browser, then starts one (see
+            :mod:`jupyter_samp.notebook.routes`).
         web : bool
             Let a hub started here serve web pages too (port 21012); each page
             that asks to register shows an Allow/Deny dialog in the notebook.
@@ -87,22 +95,46 @@ class SampSession:
     async def _connect(self, hub: str, options: dict[str, Any]) -> Client:
         if self.client is not None:
             await self.client.close(stop_hub=False)
-        client = Client(self.name, metadata=NOTEBOOK_METADATA, start_hub=hub != "connect",
-                        **options)
+        await self._close_route()
+        self.state.status = "connecting"
+        try:
+            choice = await choose_route(hub, self.name, options.get("hub"))
+        except SampError as exc:
+            self.state.status = f"not connected: {exc}"
+            raise
+        self.browser_route = choice.browser
+        if choice.browser is not None:
+            options["connection"] = choice.browser.connection
+        client = Client(self.name, metadata=NOTEBOOK_METADATA,
+                        start_hub=hub != "connect" and choice.browser is None, **options)
         self.client = client
         client.add_handler(CONSENT_MTYPE, self._ask_consent)
+        if choice.browser is not None:
+            _join(choice.browser, client)
         self.state.bind(client)
+        self.state.route, self.state.route_reason = choice.kind, choice.reason
         client.observe_traffic(self._log_traffic)
-        self.state.status = "connecting"
         try:
             await client.start()
         except SampError as exc:
             self.state.status = f"not connected: {exc}"
             raise
         self.bridge = _make_bridge(client)
+        if choice.browser is not None:
+            _serve_through(choice.browser, self.bridge)
         await _declare_icon(client, self.bridge)
-        self.state.add_log("state", f"connected to {client.hub_url}")
+        self.state.add_log("state", f"connected to {client.hub_url} ({choice.reason})")
         return client
+
+    @property
+    def route(self) -> str:
+        """How the notebook reaches its hub: ``"local"``, ``"browser"``, or ``""`` before."""
+        return str(self.state.route)
+
+    async def _close_route(self) -> None:
+        if self.browser_route is not None:
+            await self.browser_route.close()
+            self.browser_route = None
 
     def disconnect(self, stop_hub: bool | None = None) -> asyncio.Task[None]:
         """Unregister in the background (a hub this kernel started stops if idle)."""
@@ -111,6 +143,7 @@ class SampSession:
     async def _disconnect(self, stop_hub: bool | None) -> None:
         if self.client is not None:
             await self.client.close(stop_hub=stop_hub)
+        await self._close_route()
 
     @property
     def connected(self) -> bool:
@@ -345,6 +378,24 @@ def _make_bridge(client: Client) -> Any:
     from jupyter_samp.data.shortcuts import bridge_for
 
     return bridge_for(client)
+
+
+def _join(route: BrowserRoute, client: Client) -> None:
+    """Route the relay's callbacks and events to ``client``."""
+    route.relay.receiver = client.receive
+    route.relay.on_lost = client.route_lost
+    route.relay.on_page = client.route_ready
+
+
+def _serve_through(route: BrowserRoute, bridge: Any) -> None:
+    """Serve the bridge's data at the Jupyter server's public address (the page's view).
+
+    Desktop applications cannot reach the kernel: they download from the
+    server extension, which forwards to the bridge's resource server.
+    """
+    server = bridge.server.start()
+    route.serve_resources(server.local_url)
+    server.public_base = route.data_base
 
 
 async def _declare_icon(client: Client, bridge: Any) -> None:

@@ -193,6 +193,8 @@ def lab_command(root: Path, token: str) -> list[str]:
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
+        # An editable install has no jupyter_server_config.d file: enable it here.
+        "--ServerApp.jpserver_extensions=jupyter_samp.serverext=True",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--ServerApp.allow_root=True")  # CI and containers run as root

@@ -1,0 +1,206 @@
+// The browser's part of the SAMP route of a remote kernel (an anywidget module).
+//
+// The kernel cannot reach the desktop hub; this page can. The module opens a
+// websocket to the kernel through the Jupyter server extension
+// (<base>/jupyter-samp/relay/<token>), says where the page is and whether it
+// reaches the hub's Web Profile, runs the hub calls the kernel asks for, and
+// forwards the callbacks it pulls from the hub. It is appended to
+// samp-web-client.js, whose xmlrpcCall, SampFault, POLL_TIMEOUT and
+// DEFAULT_HUB_URL it uses. The relay lives with the widget's model, not a
+// view: it starts when the kernel creates the widget, whether or not it is
+// displayed, and again when a reloaded page restores the widget.
+
+const RETRY_MS = 1000;
+
+/** The page's Jupyter configuration (JupyterLab and Notebook 7 both embed it). */
+function pageConfig() {
+  const element = document.getElementById("jupyter-config-data");
+  if (!element) return {};
+  try {
+    return JSON.parse(element.textContent || "{}");
+  } catch {
+    return {};
+  }
+}
+
+/** The Jupyter server's base URL as this page sees it (JupyterHub's /user/NAME/ included). */
+function baseUrl() {
+  const base = pageConfig().baseUrl || "/";
+  return new URL(base.endsWith("/") ? base : base + "/", location.href);
+}
+
+/** The websocket URL of the relay for a token, with the page's token if it has one. */
+function relaySocketUrl(token) {
+  const url = new URL(`jupyter-samp/relay/${token}`, baseUrl());
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const auth = pageConfig().token;
+  if (auth) url.searchParams.set("token", auth);
+  return url.href;
+}
+
+/** The state of Chromium's Local Network Access permission, or "unsupported". */
+async function localNetworkPermission() {
+  try {
+    const status = await navigator.permissions.query({ name: "local-network-access" });
+    return status.state;
+  } catch {
+    return "unsupported";
+  }
+}
+
+/** Whether the hub answers ping from this page, and if not, why it may not. */
+async function probeHub(hubUrl) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 5000);
+  try {
+    await xmlrpcCall(hubUrl, "samp.webhub.ping", [], abort.signal);
+    return { hub_state: "available", detail: "" };
+  } catch (error) {
+    const lna = await localNetworkPermission();
+    const blocked = lna === "denied" || lna === "prompt";
+    return {
+      hub_state: blocked ? "blocked" : "unreachable",
+      detail: error instanceof Error ? error.message : String(error),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One relay: the websocket to the kernel and the long poll on the hub. */
+class Relay {
+  constructor(model) {
+    this.model = model;
+    this.hubUrl = model.get("hub_url") || DEFAULT_HUB_URL;
+    this.token = model.get("token");
+    this.socket = null;
+    this.pullKey = null;
+    this.pullAbort = null;
+    this.stopped = false;
+    this.connect();
+  }
+
+  connect() {
+    if (this.stopped) return;
+    const socket = new WebSocket(relaySocketUrl(this.token));
+    this.socket = socket;
+    socket.onopen = () => this.hello();
+    socket.onmessage = (event) => this.take(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      this.stopPulling();
+      if (this.socket === socket) this.socket = null;
+      // Replaced by another page (4000), closed by the kernel (4001) or
+      // refused (4403): do not fight over it. Otherwise (the server
+      // restarted, the network dropped) try again.
+      if (!this.stopped && ![4000, 4001, 4403].includes(event.code)) {
+        setTimeout(() => this.connect(), RETRY_MS);
+      }
+    };
+  }
+
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(message));
+    }
+  }
+
+  async hello() {
+    const probe = await probeHub(this.hubUrl);
+    this.send({
+      type: "hello",
+      page: location.href,
+      origin: location.origin,
+      data_base: new URL(`jupyter-samp/data/${this.token}`, baseUrl()).href,
+      hub: this.hubUrl,
+      lna: await localNetworkPermission(),
+      ...probe,
+    });
+  }
+
+  take(message) {
+    if (message.type === "call") this.call(message);
+    else if (message.type === "pull") this.startPulling(message.key);
+    else if (message.type === "stop") this.stopPulling();
+    else if (message.type === "probe") this.hello();
+  }
+
+  async call({ id, method, params, timeout }) {
+    const abort = new AbortController();
+    const timer = timeout ? setTimeout(() => abort.abort(), timeout * 1000) : null;
+    try {
+      const result = await xmlrpcCall(this.hubUrl, method, params, abort.signal);
+      this.send({ type: "result", id, result });
+    } catch (error) {
+      if (error instanceof SampFault) {
+        this.send({ type: "fault", id, code: error.code, message: error.message });
+      } else {
+        this.send({ type: "error", id, message: error instanceof Error ? error.message : String(error) });
+      }
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  startPulling(key) {
+    this.stopPulling();
+    this.pullKey = key;
+    this.pullLoop(key);
+  }
+
+  stopPulling() {
+    this.pullKey = null;
+    if (this.pullAbort) this.pullAbort.abort();
+    this.pullAbort = null;
+  }
+
+  async pullLoop(key) {
+    let quickFailures = 0;
+    while (this.pullKey === key && !this.stopped) {
+      const started = Date.now();
+      const abort = new AbortController();
+      this.pullAbort = abort;
+      try {
+        const items = await xmlrpcCall(this.hubUrl, "samp.webhub.pullCallbacks",
+          [key, String(POLL_TIMEOUT)], abort.signal);
+        quickFailures = 0;
+        for (const item of items) {
+          this.send({ type: "callback", method: item["samp.methodName"], params: item["samp.params"] || [] });
+        }
+      } catch (error) {
+        if (this.pullKey !== key || this.stopped) break;
+        const detail = error instanceof Error ? error.message : String(error);
+        // A fault means the hub no longer knows this key; quick failures in a
+        // row mean it has gone. A failure after a long wait is a dropped poll.
+        quickFailures = Date.now() - started < RETRY_MS ? quickFailures + 1 : 0;
+        if (error instanceof SampFault || quickFailures >= 3) {
+          this.pullKey = null;
+          this.send({ type: "hub-lost", detail });
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * quickFailures));
+      }
+    }
+  }
+
+  stop() {
+    this.stopped = true;
+    this.stopPulling();
+    if (this.socket) this.socket.close();
+  }
+}
+
+export default {
+  initialize({ model }) {
+    const relay = new Relay(model);
+    return () => relay.stop();
+  },
+  render({ model, el }) {
+    const line = document.createElement("span");
+    line.className = "jupyter-samp-relay";
+    const show = () => { line.textContent = model.get("status"); };
+    model.on("change:status", show);
+    show();
+    el.appendChild(line);
+    return () => model.off("change:status", show);
+  },
+};

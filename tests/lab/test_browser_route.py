@@ -1,0 +1,81 @@
+"""The browser route in a real JupyterLab: the page joins a desktop hub for its kernel.
+
+The kernel is told of no hub it can reach itself; it connects with
+``hub="browser"``, so the page registers with our hub's Web Profile (on a
+free port here, named by ``JUPYTER_SAMP_WEB_HUB``). A desktop client on that
+hub then receives the DataFrame the notebook sends, downloading it from the
+Jupyter server's data endpoint, and its selection reaches ``h.selection`` in
+the kernel. (Tests with the kernel and server in a network namespace of
+their own, a public page and JSAMP's hub are in ``tests/remote``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from jupyter_samp import Hub, connect
+from jupyter_samp.data import DataBridge, Received
+from jupyter_samp.testing import samp_environment
+from tests.lab.conftest import Lab
+from tests.lab.helpers import (
+    error_outputs,
+    open_notebook,
+    run_all_cells,
+    save_notebook,
+    wait_until_finished,
+    write_notebook,
+)
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
+
+
+async def allow(request: Any) -> bool:
+    return True
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def desktop_hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hub]:
+    """A second hub, the "desktop" one, with its Web Profile on a free port."""
+    with samp_environment(tmp_path_factory.mktemp("desktop")) as env:
+        async with Hub(lockfile=env.lockfile, web_port=0, web_consent=allow) as hub:
+            yield hub
+
+
+def cells(web_url: str) -> list[str]:
+    return [
+        "%load_ext jupyter_samp",
+        f"import os\nos.environ['JUPYTER_SAMP_WEB_HUB'] = {web_url!r}",
+        "import jupyter_samp, pandas as pd\nsamp = jupyter_samp.connection()\n"
+        "await samp.connect(hub='browser')\nprint('route', samp.route)",
+        "df = pd.DataFrame({'ra': [10.5, 20.25, 30.0], 'mag': [12.0, 13.5, 9.0]},\n"
+        "                  index=pd.Index([7, 8, 9], name='star'))\n"
+        "h = samp.send(df, to='desktop-viewer', name='remote stars')\n"
+        "receipt = await h.delivery\nprint(receipt.summary())",
+    ]
+
+
+async def test_a_page_carries_the_kernel_to_the_desktop_hub(
+    jupyterlab: Lab, desktop_hub: Hub, page: Any
+) -> None:
+    assert desktop_hub.web_url is not None
+    async with connect("desktop-viewer", hub=desktop_hub.lockfile) as viewer:
+        tables: asyncio.Queue[Received] = asyncio.Queue()
+        bridge = DataBridge(viewer, timeout=30)
+        bridge.on_table(tables.put_nowait, as_pandas=True)
+        await viewer.flush()
+        write_notebook(jupyterlab.root / "browser_route.ipynb", cells(desktop_hub.web_url))
+        await open_notebook(page, jupyterlab.notebook_url("browser_route.ipynb"))
+        await run_all_cells(page)
+        received = await asyncio.wait_for(tables.get(), 60)
+        assert received.name == "remote stars"
+        assert received.data["ra"].tolist() == [10.5, 20.25, 30.0]
+        assert "/jupyter-samp/data/" in received.url
+        await wait_until_finished(page)
+        await save_notebook(page, "browser_route.ipynb")
+        assert error_outputs(jupyterlab.root / "browser_route.ipynb") == []
+        await bridge.close()
