@@ -113,6 +113,7 @@ class Client(SendingMixin):
         self.self_id: str | None = None
         self.hub_id: str | None = None
         self._proxy: HubConnection | None = None
+        self._registering = False
         self.connection_factory = connection
         self._lock_info: dict[str, str] | None = None
         # The secret of a hub that announced its shutdown: its lockfile may
@@ -243,11 +244,16 @@ class Client(SendingMixin):
                 await proxy.ping()
                 info = await proxy.register()
                 self._proxy = proxy
+                # Callbacks may come as soon as the hub has our callback
+                # address: their replies must not wait for the declarations.
+                self._registering = True
                 await self._declare_all(info)
             except BaseException:
                 self._proxy = None
                 proxy.close()
                 raise
+            finally:
+                self._registering = False
             self._set_state("connected", f"registered as {self.self_id} with {proxy.url}")
 
     async def _declare_all(self, info: dict[str, str]) -> None:
@@ -522,7 +528,7 @@ class Client(SendingMixin):
         HubFault
             If the hub refuses.
         """
-        if not self.connected or self._proxy is None:
+        if not (self.connected or self._registering) or self._proxy is None:
             raise HubUnavailableError(
                 "Not connected to a SAMP hub: start one (jupyter-samp hub) or wait for "
                 "the client to reconnect"

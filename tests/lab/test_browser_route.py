@@ -21,6 +21,7 @@ import pytest_asyncio
 from jupyter_samp import Hub, connect
 from jupyter_samp.data import DataBridge, Received
 from jupyter_samp.testing import samp_environment
+from jupyter_samp.testing.waiting import wait_until
 from tests.lab.conftest import Lab
 from tests.lab.helpers import (
     error_outputs,
@@ -56,6 +57,11 @@ def cells(web_url: str) -> list[str]:
         "                  index=pd.Index([7, 8, 9], name='star'))\n"
         "h = samp.send(df, to='desktop-viewer', name='remote stars')\n"
         "receipt = await h.delivery\nprint(receipt.summary())",
+        # Waits while the desktop selects rows: callbacks reach a busy kernel.
+        "import asyncio\nselected = asyncio.get_running_loop().create_future()\n"
+        "h.on_select(lambda event: selected.done() or selected.set_result(event))\n"
+        "await asyncio.wait_for(selected, 60)\n"
+        "print('selected', h.selection.index.tolist())",
     ]
 
 
@@ -75,7 +81,34 @@ async def test_a_page_carries_the_kernel_to_the_desktop_hub(
         assert received.name == "remote stars"
         assert received.data["ra"].tolist() == [10.5, 20.25, 30.0]
         assert "/jupyter-samp/data/" in received.url
+        answer = await viewer.call(received.sender_id, "table.select.rowList",
+                                   {"table-id": received.id, "row-list": ["0", "2"]}, timeout=30)
+        assert answer.ok, answer
         await wait_until_finished(page)
         await save_notebook(page, "browser_route.ipynb")
-        assert error_outputs(jupyterlab.root / "browser_route.ipynb") == []
+        path = jupyterlab.root / "browser_route.ipynb"
+        assert error_outputs(path) == []
+        text = outputs_text(path)
+        assert "route browser" in text and "samp.ok" in text and "selected [7, 9]" in text
+
+        # A reloaded tab registers the notebook again, and it answers.
+        first = received.sender_id
+        await page.reload()
+        # Subscriptions come once its callbacks are set up: then it can be called.
+        await wait_until(lambda: any(view.name == received.sender_name and view.id != first
+                                     and view.accepts("samp.app.ping")
+                                     for view in viewer.clients.values()), viewer, timeout=60)
+        again = next(view.id for view in viewer.clients.values()
+                     if view.name == received.sender_name and view.id != first)
+        assert (await viewer.call(again, "samp.app.ping", {}, timeout=30)).ok
+        await wait_until(lambda: first not in viewer.clients, viewer, timeout=30)
         await bridge.close()
+
+
+def outputs_text(path: Any) -> str:
+    """The text of every stream output of a saved notebook."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    return "".join(output.get("text", "") for cell in notebook.cells
+                   for output in cell.get("outputs", []))
