@@ -96,6 +96,9 @@ class DataBridge(ReceivingMixin):
         ReceivingMixin.__init__(self)
         self.client = client
         self.server = server if server is not None else ResourceServer()
+        #: Said in the receipt of every delivery of data this bridge serves
+        #: (set when something keeps recipients from downloading it).
+        self.delivery_note = ""
         self._own_server = server is None
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -267,7 +270,7 @@ class DataBridge(ReceivingMixin):
         params = {"url": handle.url, "table-id": handle.table_id,
                   "name": ascii_label(handle.name or handle.table_id)}
         receipt = await self._deliver(mtype, params, targets, timeout)
-        receipt.note = note
+        receipt.note = "; ".join(filter(None, [note, receipt.note]))
         result = TableReceipt(**vars(receipt))
         result.table = handle
         handle.receipt = result
@@ -489,6 +492,9 @@ class DataBridge(ReceivingMixin):
         receipt = await deliver(self.client, mtype, params, targets,
                                 self.timeout if timeout is None else timeout)
         receipt.url = params.get("url")
+        served = self.server.running and str(receipt.url or "").startswith(self.server.base_url)
+        if self.delivery_note and served:
+            receipt.note = self.delivery_note
         return receipt
 
 

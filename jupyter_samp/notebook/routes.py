@@ -30,6 +30,12 @@ from jupyter_samp.remote.route import BlockedByBrowserError, BrowserRoute
 FRONT_END_WAIT = 5.0
 #: The same when the browser route was asked for explicitly.
 BROWSER_WAIT = 60.0
+#: What to say when the Jupyter server lets no one download without a login.
+LOGIN_WARNING = (
+    "this Jupyter server asks for a login on every address, so TOPCAT and DS9 cannot "
+    "download the tables and images sent to them; ask its administrator to let "
+    "/jupyter-samp/data/ through without a login (see 'Notebooks on a server' in the docs)"
+)
 
 
 @dataclass
@@ -78,8 +84,11 @@ async def choose_route(mode: str, name: str, hub: Any = None) -> Choice:
         if mode == "auto" and local:
             return Choice("local", "no hub runs on this computer yet: one starts here")
         raise
-    return Choice("browser", f"through your browser, to the hub on your computer at "
-                             f"{route.hub_url} (no hub on the kernel's machine)", route)
+    reason = (f"through your browser, to the hub on your computer at {route.hub_url} "
+              f"(no hub on the kernel's machine)")
+    if route.data_needs_login:
+        reason += (f"; WARNING: {LOGIN_WARNING}")
+    return Choice("browser", reason, route)
 
 
 async def local_hub_answers(hub: Any = None) -> bool:

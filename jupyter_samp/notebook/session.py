@@ -19,7 +19,7 @@ from jupyter_samp.client import Client
 from jupyter_samp.errors import NotConnectedError, SampError
 from jupyter_samp.notebook.identity import icon_png, notebook_name
 from jupyter_samp.notebook.model import SampState
-from jupyter_samp.notebook.routes import choose_route
+from jupyter_samp.notebook.routes import LOGIN_WARNING, choose_route
 from jupyter_samp.remote.route import BrowserRoute
 
 #: The MType a hub started with ``--web-consent samp`` asks consent with.
@@ -396,6 +396,8 @@ def _serve_through(route: BrowserRoute, bridge: Any) -> None:
     server = bridge.server.start()
     route.serve_resources(server.local_url)
     server.public_base = route.data_base
+    if route.data_needs_login:
+        bridge.delivery_note = LOGIN_WARNING
 
 
 async def _declare_icon(client: Client, bridge: Any) -> None:

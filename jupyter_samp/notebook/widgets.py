@@ -26,7 +26,7 @@ class StatusView(widgets.HTML):
     def __init__(self, state: SampState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
-        state.observe(self._render, names=["connected", "status", "clients", "hub"])
+        state.observe(self._render, names=["connected", "status", "clients", "hub", "route"])
         self._render()
 
     def _render(self, change: Any = None) -> None:

@@ -122,6 +122,11 @@ class BrowserRoute:
         self._last_key = key
 
     @property
+    def data_needs_login(self) -> bool:
+        """Whether the page found the data endpoint closed to applications without a login."""
+        return (self.relay.hello or {}).get("data_open") is False
+
+    @property
     def data_base(self) -> str | None:
         """The public URL prefix of this kernel's data, as the page sees the server."""
         base = (self.relay.hello or {}).get("data_base")

@@ -78,6 +78,21 @@ class KernelDataHandler(web.RequestHandler):
             pass  # the reader went away
 
 
+class DataProbeHandler(web.RequestHandler):
+    """Answers 204 for a registered token: the page checks the data path needs no login.
+
+    Deployments that force a login on every path (an authenticating proxy in
+    front of the server) answer a redirect or 401/403 instead, and the
+    notebook tells the user that desktop applications cannot download.
+    """
+
+    @allow_unauthenticated
+    def get(self, token: str) -> None:
+        if registry.read(token) is None:
+            raise web.HTTPError(404)
+        self.set_status(204)
+
+
 class PageRelayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """Joins the page's websocket to its kernel's relay, message by message."""
 
@@ -138,5 +153,6 @@ def handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
     return [
         (url_path_join(base_url, rf"/jupyter-samp/data/{token}/([^/]+)/([^/]+)"),
          KernelDataHandler),
+        (url_path_join(base_url, rf"/jupyter-samp/data/{token}/?"), DataProbeHandler),
         (url_path_join(base_url, rf"/jupyter-samp/relay/{token}"), PageRelayHandler),
     ]

@@ -91,6 +91,8 @@ async def test_a_page_carries_the_kernel_to_the_desktop_hub(
         text = outputs_text(path)
         assert "route browser" in text and "samp.ok" in text and "selected [7, 9]" in text
 
+        await check_the_endpoints(jupyterlab, received.url)
+
         # A reloaded tab registers the notebook again, and it answers.
         first = received.sender_id
         await page.reload()
@@ -112,3 +114,33 @@ def outputs_text(path: Any) -> str:
     notebook = nbformat.read(path, as_version=4)
     return "".join(output.get("text", "") for cell in notebook.cells
                    for output in cell.get("outputs", []))
+
+
+async def check_the_endpoints(lab: Lab, data_url: str) -> None:
+    """Data needs no login but only reaches registered kernels; the relay needs a login."""
+    from tornado.httpclient import HTTPClientError
+    from tornado.websocket import websocket_connect
+
+    token = data_url.split("/jupyter-samp/data/")[1].split("/")[0]
+    assert await status_of(f"{lab.url}/jupyter-samp/data/{token}") == 204
+    assert await status_of(f"{lab.url}/jupyter-samp/data/{'x' * 43}") == 404
+    assert await status_of(f"{lab.url}/jupyter-samp/data/{token}/{'y' * 40}/t.vot") == 404
+    assert await status_of(f"{lab.url}/jupyter-samp/data/{token}/../api/contents") == 404
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(f"{lab.url.replace('http', 'ws')}/jupyter-samp/relay/{token}")
+    assert refused.value.code == 403
+
+
+async def status_of(url: str) -> int:
+    """The status of a GET without credentials."""
+    import urllib.error
+    import urllib.request
+
+    def get() -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                return int(reply.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    return await asyncio.to_thread(get)

@@ -67,6 +67,20 @@ async function probeHub(hubUrl) {
   }
 }
 
+/**
+ * Whether the kernel's data can be fetched without the page's login, as
+ * TOPCAT and DS9 will fetch it. A deployment that forces a login everywhere
+ * answers with a redirect or 401/403 instead of 204.
+ */
+async function dataIsOpen(dataBase) {
+  try {
+    const response = await fetch(dataBase, { credentials: "omit", redirect: "manual" });
+    return response.status === 204;
+  } catch {
+    return false;
+  }
+}
+
 /** One relay: the websocket to the kernel and the long poll on the hub. */
 class Relay {
   constructor(model) {
@@ -106,11 +120,13 @@ class Relay {
 
   async hello() {
     const probe = await probeHub(this.hubUrl);
+    const dataBase = new URL(`jupyter-samp/data/${this.token}`, baseUrl()).href;
     this.send({
       type: "hello",
       page: location.href,
       origin: location.origin,
-      data_base: new URL(`jupyter-samp/data/${this.token}`, baseUrl()).href,
+      data_base: dataBase,
+      data_open: await dataIsOpen(dataBase),
       hub: this.hubUrl,
       lna: await localNetworkPermission(),
       ...probe,
