@@ -30,6 +30,7 @@ from jupyter_samp.client.sync import SyncClient
 from jupyter_samp.errors import (
     AmbiguousClientError,
     BadReplyError,
+    BlockedByBrowserError,
     CallTimeoutError,
     ClientTimeoutError,
     DeliveryError,
@@ -76,6 +77,7 @@ def load_ipython_extension(ipython: Any) -> None:
 __all__ = [
     "AmbiguousClientError",
     "BadReplyError",
+    "BlockedByBrowserError",
     "BroadcastCall",
     "CallTimeoutError",
     "Client",

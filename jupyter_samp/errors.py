@@ -17,7 +17,8 @@ split by whose fault it is, so callers can catch exactly what they can handle::
     ├── ClientTimeoutError (also TimeoutError) a wait on our side expired
     ├── ErrorResponse                          the recipient answered samp.error
     ├── HubUnavailableError (also ConnectionError)  no hub, or the hub went away
-    │   └── NotConnectedError                  the notebook is not connected yet
+    │   ├── NotConnectedError                  the notebook is not connected yet
+    │   └── BlockedByBrowserError              the browser kept the page from the hub
     ├── TransportError (also ConnectionError)  an HTTP exchange failed (refused, reset)
     ├── HubAlreadyRunningError                 a live hub owns the lockfile
     ├── AmbiguousClientError (also LookupError) a friendly name matched several apps
@@ -39,6 +40,7 @@ __all__ = [
     "FAULT_CODES",
     "AmbiguousClientError",
     "BadReplyError",
+    "BlockedByBrowserError",
     "CallTimeoutError",
     "ClientTimeoutError",
     "DeliveryError",
@@ -196,6 +198,14 @@ class ErrorResponse(SampError):
 
 class NotConnectedError(HubUnavailableError):
     """The notebook has no SAMP connection yet."""
+
+
+class BlockedByBrowserError(HubUnavailableError):
+    """The browser did not let the notebook's page reach the hub on the user's computer.
+
+    Raised by the browser route of a remote kernel; the message says what the
+    page saw (a refused local-network request, no hub answering) and what to do.
+    """
 
 
 class DeliveryError(SampError):

@@ -15,8 +15,9 @@ import jupyter_samp.errors
 from jupyter_samp.errors import SampError
 
 ERRORS = [
-    "AmbiguousClientError", "BadReplyError", "CallTimeoutError", "ClientTimeoutError",
-    "DeliveryError", "ErrorResponse", "FetchError", "HubAlreadyRunningError", "HubFault",
+    "AmbiguousClientError", "BadReplyError", "BlockedByBrowserError", "CallTimeoutError",
+    "ClientTimeoutError", "DeliveryError", "ErrorResponse", "FetchError",
+    "HubAlreadyRunningError", "HubFault",
     "HubUnavailableError", "InvalidRequestError", "InvalidValueError", "MTypeBlockedError",
     "NoSuchClientError", "NotCallableError", "NotConnectedError", "NotRegisteredError",
     "NotSubscribedError", "ProtocolError", "RegistrationRefusedError", "SampError",

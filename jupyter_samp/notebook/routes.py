@@ -22,9 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_samp.client.hubproxy import StandardHubProxy
-from jupyter_samp.errors import ClientTimeoutError, HubUnavailableError, SampError
+from jupyter_samp.errors import (
+    BlockedByBrowserError,
+    ClientTimeoutError,
+    HubUnavailableError,
+    SampError,
+)
 from jupyter_samp.lockfile import lockfile_url
-from jupyter_samp.remote.route import BlockedByBrowserError, BrowserRoute
+from jupyter_samp.remote.route import BrowserRoute
 
 #: Seconds to wait for a front end to answer before deciding there is none.
 FRONT_END_WAIT = 5.0

@@ -216,6 +216,7 @@ class BrowserRelay:
         if page is not self._page or not isinstance(data, dict):
             return
         kind = data.get("type")
+        log.debug("from the page: %s %s", kind, data.get("method") or data.get("detail") or "")
         if kind == "hello":
             self.hello = data
             self._greeted.set()

@@ -14,7 +14,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from jupyter_samp.errors import HubUnavailableError
+from jupyter_samp.errors import BlockedByBrowserError, HubUnavailableError
 from jupyter_samp.remote import registry
 from jupyter_samp.remote.connection import BrowserHubConnection
 from jupyter_samp.remote.relay import BrowserRelay
@@ -23,10 +23,6 @@ log = logging.getLogger("jupyter_samp.remote")
 
 #: Where a test or an unusual desktop puts the Web Profile instead of port 21012.
 HUB_URL_VARIABLE = "JUPYTER_SAMP_WEB_HUB"
-
-
-class BlockedByBrowserError(HubUnavailableError):
-    """The browser did not let the page reach the hub on the user's computer."""
 
 
 class BrowserRoute:

@@ -30,7 +30,8 @@ from jupyter_samp.testing import SampEnvironment
 from tests.web.webrpc import WebRpc
 
 REPO = Path(__file__).resolve().parents[2]
-JS_DIR = REPO / "js"
+# The module is kept in the package (js/ holds a link to it for npm).
+JS_DIR = REPO / "jupyter_samp" / "remote" / "static"
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 STANDARD_WEB_PORT = 21012
 CHROMIUM = "/usr/bin/chromium"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from urllib.parse import unquote, urlsplit
 
-from jupyter_samp.hub.web.urltracker import UrlTracker, find_urls, looks_like_url
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jupyter_samp.hub.web import urltracker
+from jupyter_samp.hub.web.urltracker import UrlTracker, find_urls, looks_like_url, normalised
 
 
 def test_permit_block_sequence_as_jsamp_tests_it() -> None:
@@ -129,3 +134,24 @@ def test_own_content_is_not_incoming() -> None:
              "samp.params": {"id": "c1", "metadata": meta}}
     assert written_by("c1", effect(("hub", event), "samp.hub.event.metadata"))
     assert not written_by("c2", effect(("hub", event), "samp.hub.event.metadata"))
+
+
+def _slow_normalised(url: str) -> str:
+    parts = urlsplit(url)
+    query = f"?{unquote(parts.query)}" if parts.query else ""
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{unquote(parts.path)}{query}"
+
+
+@given(st.from_regex(urltracker._ALREADY_NORMAL, fullmatch=True))
+def test_the_fast_path_keeps_only_urls_already_normal(url: str) -> None:
+    """What skips urlsplit is exactly what urlsplit would spell the same way."""
+    assert normalised(url) == url == _slow_normalised(url)
+
+
+@pytest.mark.parametrize("url", [
+    "HTTP://Example.org/a", "http://example.org/%41", "http://example.org/a?b=%41",
+    "http://example.org/a#frag", "file:///tmp/../etc/passwd", "http://u@example.org/",
+    "http://example.org/a\tb", "http://example.org/\u00e9",
+])
+def test_urls_needing_normalisation_take_the_slow_path(url: str) -> None:
+    assert urltracker._ALREADY_NORMAL.match(url) is None

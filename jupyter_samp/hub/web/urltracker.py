@@ -42,6 +42,7 @@ import logging
 import posixpath
 import re
 import secrets
+import struct
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -52,6 +53,12 @@ log = logging.getLogger("jupyter_samp.hub.web")
 _URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/[^\s]*\Z")
 # the same, anywhere inside a longer string (for mentions only: over-blocking is safe)
 _URL_INSIDE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/[^\s\"'<>`]*")
+# URLs ``normalised`` would leave as they are: lower-case scheme (not file:) and
+# host, printable ASCII path with no %, no query or fragment. Matching them
+# first skips urlsplit, which dominates the cost of a flood of URLs.
+_ALREADY_NORMAL = re.compile(
+    r"(?!file:)[a-z][a-z0-9+.\-]*://[a-z0-9.\-]+(?::[0-9]+)?(?:/[!\"$&-\x3e@-\x7e]*)?\Z"
+)
 _TRAILING = ".,;:!?)]}>'\""
 #: Longest string considered a URL; longer ones are data, not addresses.
 MAX_URL_LENGTH = 16384
@@ -108,6 +115,8 @@ def normalised(url: str) -> str:
     become ``file:`` plus the normalised path. Never raises: a URL that
     cannot be parsed is returned as it is.
     """
+    if _ALREADY_NORMAL.match(url):
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -137,6 +146,7 @@ class MentionFilter:
         self._bits = bytearray(bits // 8 or 1)
         self._mask = bits - 1
         self._hashes = hashes
+        self._unpack = struct.Struct(f"<{hashes}I").unpack
         self._key = secrets.token_bytes(16)  # pages cannot aim at chosen bits
         self.set_bits = 0
         self.size = bits
@@ -145,10 +155,8 @@ class MentionFilter:
         digest = hashlib.blake2b(
             text.encode("utf-8", "surrogatepass"), digest_size=4 * self._hashes, key=self._key
         ).digest()
-        return [
-            int.from_bytes(digest[4 * n : 4 * n + 4], "little") & self._mask
-            for n in range(self._hashes)
-        ]
+        mask = self._mask
+        return [word & mask for word in self._unpack(digest)]
 
     def add(self, text: str) -> None:
         """Record ``text``."""
@@ -161,10 +169,8 @@ class MentionFilter:
     def __contains__(self, text: object) -> bool:
         if not isinstance(text, str):
             return False
-        return all(
-            self._bits[position // 8] & (1 << (position % 8))
-            for position in self._positions(text)
-        )
+        bits = self._bits
+        return all(bits[spot >> 3] & (1 << (spot & 7)) for spot in self._positions(text))
 
     @property
     def saturated(self) -> bool:
@@ -250,7 +256,9 @@ class UrlTracker:
             if allowed is not None and url in allowed:
                 continue
             self._mentioned.add(url)
-            self._mentioned.add(normalised(url))
+            spelling = normalised(url)
+            if spelling != url:
+                self._mentioned.add(spelling)
 
     def is_permitted(self, client_id: str, url: str) -> bool:
         """Return True if web client ``client_id`` may read ``url`` through the translator.
@@ -271,7 +279,10 @@ class UrlTracker:
                 log.warning("too many URLs mentioned by web clients: the URL translator "
                             "refuses everything until the hub restarts")
             return True
-        return url in self._mentioned or normalised(url) in self._mentioned
+        if url in self._mentioned:
+            return True
+        spelling = normalised(url)
+        return spelling != url and spelling in self._mentioned
 
     def allowed_count(self, client_id: str) -> int:
         """How many URLs are on the client's allow-list."""
