@@ -27,6 +27,7 @@ ALLOWED = {
     "data": {"client", "core", "transport", "errors"},
     "notebook": {"client", "core", "data", "errors"},
     "testing": {"client", "core", "data", "hub", "transport", "errors", "lockfile"},
+    "compat": {"client", "hub", "core", "transport", "errors", "lockfile"},
     "cli": {"hub", "_version"},
     "__main__": {"cli"},
     "<package>": {"client", "hub", "notebook", "errors", "_version"},

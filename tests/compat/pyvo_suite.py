@@ -1,0 +1,136 @@
+"""Running pyvo.samp's own test suite with its classes replaced by ours.
+
+pyvo ships its SAMP tests in ``pyvo/samp/tests``. The ``test_pyvo_*`` modules
+here import them unchanged (``from pyvo.samp.tests.test_x import *``) while
+:func:`replaced` has put our classes, errors and constants in place of
+pyvo's in every ``pyvo.samp`` module, so the names those tests bind at import
+are ours; the ``conftest`` does the same again around every test, so whatever
+they look up while running is ours too.
+
+Two shims, each for a test that relies on something that is not SAMP and
+that JSAMP's hub refuses as well (``test_jsamp_refuses.py`` shows it):
+
+* ``INT_SHIM``: ``test_helpers.random_params`` puts the Python int 1331 in a
+  message, which ``xmlrpc.client`` sends as ``<int>``; SAMP values are
+  strings, lists and maps only. The shim gives the same params with that
+  int as the string ``"1331"``.
+* ``RPC2_SHIM``: ``web_profile_test_helpers`` points ``xmlrpc.client`` at
+  ``http://127.0.0.1:<port>``, which posts to ``/RPC2``; the Web Profile's
+  endpoint is ``/``. The shim adds the ``/`` to a URL without a path.
+
+And one fix, ``CLOSE_FIX``, for a bug in pyvo's test support rather than in
+anything SAMP: ``pyvo.samp.utils.ServerProxyPool.shutdown`` calls
+``proxy("close")``, which *returns* ``xmlrpc.client.ServerProxy``'s close
+method without calling it, so the Web Profile helper's sockets are left to
+the garbage collector; that is a ResourceWarning, and warnings are errors
+here. The pools the helper makes close their connections when shut down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import queue
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jupyter_samp.compat as compat
+
+#: The pyvo.samp modules whose names are replaced.
+PYVO_MODULES = (
+    "pyvo.samp", "pyvo.samp.client", "pyvo.samp.constants", "pyvo.samp.errors",
+    "pyvo.samp.hub", "pyvo.samp.hub_proxy", "pyvo.samp.integrated_client",
+    "pyvo.samp.lockfile_helpers", "pyvo.samp.standard_profile", "pyvo.samp.utils",
+    "pyvo.samp.vo_helpers", "pyvo.samp.web_profile",
+)
+#: The names replaced (where a module has them): the classes, errors and constants.
+REPLACED = (
+    "SAMPHubServer", "SAMPHubProxy", "SAMPClient", "SAMPIntegratedClient",
+    "WebProfileDialog", "SAMPHubError", "SAMPClientError", "SAMPProxyError",
+    "SAMPProxyTimeoutError", "SAMPWarning", "SAMP_STATUS_OK", "SAMP_STATUS_WARNING",
+    "SAMP_STATUS_ERROR",
+)
+
+
+def _stringify_ints(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: str(value) if isinstance(value, int) else value
+            for key, value in params.items()}
+
+
+def int_shim(original: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    """INT_SHIM: ``random_params`` with its int parameter made a SAMP string."""
+
+    def random_params(directory: str) -> dict[str, Any]:
+        return _stringify_ints(original(directory))
+
+    return random_params
+
+
+def rpc2_shim(original: Callable[..., Any]) -> Callable[..., Any]:
+    """RPC2_SHIM: ``ServerProxyPool`` with ``/`` added to a URL that has no path.
+
+    The pools it makes also close their connections on ``shutdown`` (CLOSE_FIX).
+    """
+
+    def server_proxy_pool(size: int, proxy_class: Any, url: str, *args: Any,
+                          **keywords: Any) -> Any:
+        if url.count("/") == 2:
+            url += "/"
+        pool = original(size, proxy_class, url, *args, **keywords)
+        pool.shutdown = functools.partial(_close_all, pool._proxies)
+        return pool
+
+    return server_proxy_pool
+
+
+def _close_all(proxies: queue.Queue[Any]) -> None:
+    """CLOSE_FIX: close every ``ServerProxy`` in the pool (``proxy("close")`` is the method)."""
+    while True:
+        try:
+            proxy = proxies.get_nowait()
+        except queue.Empty:
+            return
+        proxy("close")()
+
+
+def replacements() -> Iterator[tuple[Any, str, Any]]:
+    """Every ``(module, name, ours)`` to set: our names, then the two shims."""
+    for module_name in PYVO_MODULES:
+        module = importlib.import_module(module_name)
+        for name in REPLACED:
+            if hasattr(module, name):
+                yield module, name, getattr(compat, name)
+    helpers = importlib.import_module("pyvo.samp.tests.test_helpers")
+    original_params = getattr(helpers.random_params, "__wrapped_original__",
+                              helpers.random_params)
+    yield helpers, "random_params", _marked(int_shim(original_params), original_params)
+
+
+def web_replacements() -> Iterator[tuple[Any, str, Any]]:
+    """The RPC2 shim on the Web Profile test helpers (import them only once patched)."""
+    web = importlib.import_module("pyvo.samp.tests.web_profile_test_helpers")
+    original = getattr(web.ServerProxyPool, "__wrapped_original__", web.ServerProxyPool)
+    yield web, "ServerProxyPool", _marked(rpc2_shim(original), original)
+
+
+def _marked(shim: Any, original: Any) -> Any:
+    shim.__wrapped_original__ = original
+    return shim
+
+
+@contextlib.contextmanager
+def replaced() -> Iterator[None]:
+    """Put ours in place in every pyvo.samp module (and the shims) for the block."""
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for module, name, ours in replacements():
+            saved.append((module, name, getattr(module, name)))
+            setattr(module, name, ours)
+        for module, name, ours in web_replacements():
+            saved.append((module, name, getattr(module, name)))
+            setattr(module, name, ours)
+        yield
+    finally:
+        for module, name, original in reversed(saved):
+            setattr(module, name, original)
