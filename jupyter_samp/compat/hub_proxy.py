@@ -22,12 +22,10 @@ class SAMPHubProxy:
     Each method sends one ``samp.hub.*`` call and returns the hub's answer.
     Python numbers and booleans in messages are sent as SAMP strings.
 
-    Raises (from every hub method)
-    ------------------------------
-    SAMPProxyError
-        The hub refused the call (its ``faultCode`` and ``faultString``).
-    SAMPHubError
-        The hub cannot be reached, or did not answer in 30 s.
+    Every hub method raises :class:`SAMPProxyError` if the hub refuses the
+    call (with its ``faultCode`` and ``faultString``) and
+    :class:`SAMPHubError` if the hub cannot be reached or does not answer
+    in 30 s.
     """
 
     def __init__(self) -> None:

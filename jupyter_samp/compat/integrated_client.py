@@ -24,6 +24,10 @@ def easy_message(mtype: str, params: dict[str, Any]) -> dict[str, Any]:
 class SAMPIntegratedClient:
     """A SAMP client that connects, registers and sends in one object.
 
+    Every sending method raises :class:`SAMPProxyError` if the hub refuses
+    (for instance, the recipient is not subscribed) and
+    :class:`SAMPHubError` if the hub cannot be reached.
+
     Parameters
     ----------
     name, description : str, optional
@@ -36,10 +40,6 @@ class SAMPIntegratedClient:
         Its port (0: any free port).
     callable : bool
         Whether the client receives messages.
-
-    Every sending method raises :class:`SAMPProxyError` if the hub refuses
-    (for instance, the recipient is not subscribed) and
-    :class:`SAMPHubError` if the hub cannot be reached.
     """
 
     def __init__(self, name: str | None = None, description: str | None = None,
