@@ -69,7 +69,7 @@ class SAMPHubServer:
             raise SAMPHubError(f"Invalid mode {mode!r}: use 'single' or 'multiple'")
         self._id = str(uuid.uuid1())
         self._secret = secret
-        self._addr, self._port = addr, port
+        self._addr, self._port = addr, port or 0  # samp_hub passes None for "any"
         self._customlockfilename = lockfile
         self._timeout, self._client_timeout = timeout, client_timeout
         self._mode, self._label = mode, label

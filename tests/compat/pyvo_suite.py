@@ -1,11 +1,12 @@
-"""Running pyvo.samp's own test suite with its classes replaced by ours.
+"""Running pyvo.samp's own test suite (and astropy.samp's copy) with its classes replaced by ours.
 
-pyvo ships its SAMP tests in ``pyvo/samp/tests``. The ``test_pyvo_*`` modules
+pyvo ships its SAMP tests in ``pyvo/samp/tests``, astropy in
+``astropy/samp/tests``. The ``test_pyvo_*`` and ``test_astropy_*`` modules
 here import them unchanged (``from pyvo.samp.tests.test_x import *``) while
 :func:`replaced` has put our classes, errors and constants in place of
-pyvo's in every ``pyvo.samp`` module, so the names those tests bind at import
-are ours; the ``conftest`` does the same again around every test, so whatever
-they look up while running is ours too.
+theirs in every module of ``pyvo.samp`` and ``astropy.samp``, so the names
+those tests bind at import are ours; the ``conftest`` does the same again
+around every test, so whatever they look up while running is ours too.
 
 Two shims, each for a test that relies on something that is not SAMP and
 that JSAMP's hub refuses as well (``test_jsamp_refuses.py`` shows it):
@@ -31,19 +32,34 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import pkgutil
 import queue
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jupyter_samp.compat as compat
 
-#: The pyvo.samp modules whose names are replaced.
-PYVO_MODULES = (
-    "pyvo.samp", "pyvo.samp.client", "pyvo.samp.constants", "pyvo.samp.errors",
-    "pyvo.samp.hub", "pyvo.samp.hub_proxy", "pyvo.samp.integrated_client",
-    "pyvo.samp.lockfile_helpers", "pyvo.samp.standard_profile", "pyvo.samp.utils",
-    "pyvo.samp.vo_helpers", "pyvo.samp.web_profile",
-)
+#: The packages whose test suites run here: pyvo.samp, and astropy.samp's copy.
+PACKAGES = ("pyvo.samp", "astropy.samp")
+#: Submodules of theirs that hold none of the replaced names' users.
+_SKIPPED = {"tests", "setup_package", "data"}
+
+
+def package_modules(package: str) -> list[str]:
+    """The package and every module in it (its tests excepted)."""
+    root = import_quietly(package)
+    return [package, *(f"{package}.{info.name}" for info in pkgutil.iter_modules(root.__path__)
+                       if info.name not in _SKIPPED)]
+
+
+def import_quietly(name: str) -> Any:
+    """Import ``name``; astropy.samp warns once that it is deprecated, which is not news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"astropy\.samp was deprecated")
+        return importlib.import_module(name)
+
+
 #: The names replaced (where a module has them): the classes, errors and constants.
 REPLACED = (
     "SAMPHubServer", "SAMPHubProxy", "SAMPClient", "SAMPIntegratedClient",
@@ -94,22 +110,22 @@ def _close_all(proxies: queue.Queue[Any]) -> None:
         proxy("close")()
 
 
-def replacements() -> Iterator[tuple[Any, str, Any]]:
-    """Every ``(module, name, ours)`` to set: our names, then the two shims."""
-    for module_name in PYVO_MODULES:
-        module = importlib.import_module(module_name)
+def replacements(package: str) -> Iterator[tuple[Any, str, Any]]:
+    """Every ``(module, name, ours)`` to set: our names, then the int shim."""
+    for module_name in package_modules(package):
+        module = import_quietly(module_name)
         for name in REPLACED:
             if hasattr(module, name):
                 yield module, name, getattr(compat, name)
-    helpers = importlib.import_module("pyvo.samp.tests.test_helpers")
+    helpers = importlib.import_module(f"{package}.tests.test_helpers")
     original_params = getattr(helpers.random_params, "__wrapped_original__",
                               helpers.random_params)
     yield helpers, "random_params", _marked(int_shim(original_params), original_params)
 
 
-def web_replacements() -> Iterator[tuple[Any, str, Any]]:
+def web_replacements(package: str) -> Iterator[tuple[Any, str, Any]]:
     """The RPC2 shim on the Web Profile test helpers (import them only once patched)."""
-    web = importlib.import_module("pyvo.samp.tests.web_profile_test_helpers")
+    web = importlib.import_module(f"{package}.tests.web_profile_test_helpers")
     original = getattr(web.ServerProxyPool, "__wrapped_original__", web.ServerProxyPool)
     yield web, "ServerProxyPool", _marked(rpc2_shim(original), original)
 
@@ -120,16 +136,17 @@ def _marked(shim: Any, original: Any) -> Any:
 
 
 @contextlib.contextmanager
-def replaced() -> Iterator[None]:
-    """Put ours in place in every pyvo.samp module (and the shims) for the block."""
+def replaced(packages: tuple[str, ...] = PACKAGES) -> Iterator[None]:
+    """Put ours in place in every module of ``packages`` (and the shims) for the block."""
     saved: list[tuple[Any, str, Any]] = []
     try:
-        for module, name, ours in replacements():
-            saved.append((module, name, getattr(module, name)))
-            setattr(module, name, ours)
-        for module, name, ours in web_replacements():
-            saved.append((module, name, getattr(module, name)))
-            setattr(module, name, ours)
+        for package in packages:
+            for module, name, ours in replacements(package):
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, ours)
+            for module, name, ours in web_replacements(package):
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, ours)
         yield
     finally:
         for module, name, original in reversed(saved):
