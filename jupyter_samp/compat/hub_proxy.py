@@ -148,10 +148,8 @@ class SAMPHubProxy:
         return self._samp_hub.call(private_key, recipient_id, msg_tag, message)
 
     def call_all(self, private_key: str, msg_tag: str, message: dict[str, Any]) -> dict[str, str]:
-        """``samp.hub.callAll``: message ids by recipient (a :class:`SAMPWarning` if none)."""
-        recipients = self._samp_hub.callAll(private_key, msg_tag, message)
-        _warn_if_nobody(recipients)
-        return recipients
+        """``samp.hub.callAll``: message ids by recipient."""
+        return self._samp_hub.callAll(private_key, msg_tag, message)
 
     def call_and_wait(self, private_key: str, recipient_id: str, message: dict[str, Any],
                       timeout: str | int | float) -> dict[str, Any]:

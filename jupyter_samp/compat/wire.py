@@ -82,7 +82,7 @@ class HubWire:
         except SampError as exc:
             raise proxy_error(exc) from None
 
-    async def _call(self, method: str, params: list[Any], timeout: float) -> Any:
+    async def _call(self, method: str, params: list[Any], timeout: float | None) -> Any:
         if self._pool is None:
             self._pool = HttpPool(max_idle=self._pool_size)
         try:
@@ -102,11 +102,13 @@ class HubWire:
         self._loop.close()
 
 
-def _deadline(method: str, params: list[Any]) -> float:
-    """How long to wait for ``method``: a ``callAndWait`` gets its own timeout and more."""
+def _deadline(method: str, params: list[Any]) -> float | None:
+    """How long to wait for ``method``: a ``callAndWait`` gets its own timeout and more,
+    and as long as it takes when its timeout is 0 or less (SAMP's "no limit")."""
     if method.endswith("callAndWait") and params:
         try:
-            return max(0.0, float(params[-1])) + CALL_AND_WAIT_MARGIN
+            seconds = float(params[-1])
         except ValueError:
-            pass
+            return REQUEST_TIMEOUT  # the hub refuses it at once
+        return seconds + CALL_AND_WAIT_MARGIN if seconds > 0 else None
     return REQUEST_TIMEOUT

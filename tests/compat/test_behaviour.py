@@ -72,8 +72,8 @@ def test_handlers_run_off_the_callers_thread(pair: Any) -> None:
         seen.append(threading.current_thread())
         receiver.ereply(msg_id, SAMP_STATUS_OK, result={"echo": params["x"]})
 
-    receiver.bind_receive_call("x-test.*", handler)
-    response = sender.ecall_and_wait(receiver.get_public_id(), "x-test.echo", "10", x=5)
+    receiver.bind_receive_call("x-test.*", handler)  # a wildcard; timeout "0": no limit
+    response = sender.ecall_and_wait(receiver.get_public_id(), "x-test.echo", "0", x=5)
     assert response["samp.result"] == {"echo": "5"}   # numbers travel as SAMP strings
     assert seen and seen[0] is not threading.main_thread()
 
