@@ -19,6 +19,11 @@ that JSAMP's hub refuses as well (``test_jsamp_refuses.py`` shows it):
   ``http://127.0.0.1:<port>``, which posts to ``/RPC2``; the Web Profile's
   endpoint is ``/``. The shim adds the ``/`` to a URL without a path.
 
+One setting, ``PORT_SHIM``, keeps the tests hermetic: their hubs would take
+the Web Profile's fixed port 21012 (SAMPHubServer's default, as in astropy),
+which tests on a shared machine must not hold; inside :func:`replaced` that
+default is 0 (a free port). A test that names its port keeps it.
+
 And one fix, ``CLOSE_FIX``, for a bug in pyvo's test support rather than in
 anything SAMP: ``pyvo.samp.utils.ServerProxyPool.shutdown`` calls
 ``proxy("close")``, which *returns* ``xmlrpc.client.ServerProxy``'s close
@@ -32,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import pkgutil
 import queue
 import warnings
@@ -135,11 +141,22 @@ def _marked(shim: Any, original: Any) -> Any:
     return shim
 
 
+def _port_shim() -> tuple[Any, ...]:
+    """PORT_SHIM: SAMPHubServer's default ``web_port`` made 0; returns the old defaults."""
+    init = compat.SAMPHubServer.__init__
+    defaults = init.__defaults__ or ()
+    names = list(inspect.signature(init).parameters)[-len(defaults):]
+    init.__defaults__ = tuple(0 if name == "web_port" else value
+                              for name, value in zip(names, defaults, strict=True))
+    return defaults
+
+
 @contextlib.contextmanager
 def replaced(packages: tuple[str, ...] = PACKAGES) -> Iterator[None]:
     """Put ours in place in every module of ``packages`` (and the shims) for the block."""
     saved: list[tuple[Any, str, Any]] = []
     try:
+        saved.append((compat.SAMPHubServer.__init__, "__defaults__", _port_shim()))
         for package in packages:
             for module, name, ours in replacements(package):
                 saved.append((module, name, getattr(module, name)))

@@ -44,3 +44,12 @@ def test_originals_come_back_after_the_block() -> None:
     with replaced():
         pass  # nested inside the autouse fixture's own replacement
     assert importlib.import_module("pyvo.samp.hub").SAMPHubServer is compat.SAMPHubServer
+
+
+def test_port_shim_only_while_replaced() -> None:
+    import inspect
+
+    hub = compat.SAMPHubServer()
+    assert hub._requested_web_port == 0   # inside the autouse replacement
+    default = inspect.signature(compat.SAMPHubServer).parameters["web_port"].default
+    assert default == 0
