@@ -29,6 +29,7 @@ ALLOWED = {
     "serverext": {"remote"},
     "notebook": {"client", "core", "data", "errors", "lockfile", "remote"},
     "testing": {"client", "core", "data", "hub", "transport", "errors", "lockfile"},
+    "compat": {"client", "hub", "core", "transport", "errors", "lockfile"},
     "cli": {"hub", "_version"},
     "__main__": {"cli"},
     "<package>": {"client", "hub", "notebook", "errors", "_version"},

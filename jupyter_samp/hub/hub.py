@@ -123,6 +123,8 @@ class Hub:
         without a request being answered is closed; when every one has a
         request being answered (parked long polls), a new one is refused.
         A value below 1 raises :class:`ValueError`.
+    secret : str, optional
+        The ``samp.secret`` clients register with (default: a fresh random one).
 
     Examples
     --------
@@ -153,6 +155,7 @@ class Hub:
         web_translator_max_size: int = TRANSLATOR_MAX_SIZE,
         web_translator_time_limit: float = TRANSLATOR_TIME_LIMIT,
         web_max_connections: int | None = None,
+        secret: str | None = None,
     ) -> None:
         if mode not in ("single", "multiple"):
             raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
@@ -177,7 +180,7 @@ class Hub:
         self._requested_lockfile = Path(lockfile) if lockfile is not None else None
         self.lockfile: Path | None = None
         self.url: str | None = None
-        self._secret = secrets.token_hex(16)
+        self._secret = secret or secrets.token_hex(16)
         self._server: RpcServer | None = None
         self._service: HubService | None = None
         self._standard: StandardProfile | None = None
@@ -382,6 +385,11 @@ class Hub:
     def running(self) -> bool:
         """Whether the hub is serving."""
         return self._running
+
+    @property
+    def record(self) -> dict[str, str]:
+        """The entries this hub wrote to its lockfile (empty before :meth:`start`)."""
+        return dict(getattr(self, "_record_written", {}))
 
     @property
     def env_value(self) -> str:

@@ -1,0 +1,6 @@
+"""astropy.samp's own ``tests/test_web_profile.py``, unchanged, on our classes (see pyvo_suite)."""
+
+from tests.compat.pyvo_suite import replaced
+
+with replaced():
+    from astropy.samp.tests.test_web_profile import *  # noqa: F403
