@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jupyter_samp.client import Client, Response
+from jupyter_samp.client.readiness import call_when_ready
 from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.errors import ClientTimeoutError, NotSubscribedError, SampError
 
@@ -107,6 +108,8 @@ async def deliver(
 
     Recipients that the hub refuses (not subscribed, gone) or that do not
     answer within ``timeout`` seconds are recorded as failures, not raised.
+    A chosen recipient that is still starting is called again until it
+    takes the message (:func:`~jupyter_samp.client.readiness.call_when_ready`).
 
     Raises
     ------
@@ -119,7 +122,7 @@ async def deliver(
         return await _broadcast(client, mtype, params, timeout)
     receipt = Receipt(mtype, dict(params), {cid: client_name(client, cid) for cid in targets})
     outcomes = await asyncio.gather(
-        *(client.call(cid, mtype, params, timeout=timeout, check=False) for cid in targets),
+        *(call_when_ready(client, cid, mtype, params, timeout) for cid in targets),
         return_exceptions=True,
     )
     for cid, outcome in zip(targets, outcomes, strict=True):
