@@ -160,6 +160,7 @@ class SendButton(widgets.VBox):
         self.picker = TargetPicker(session.state, mtype)
         self.button = widgets.Button(description=f"Send {kind}", icon="paper-plane")
         self.result = widgets.HTML()
+        self.result.add_class("jupyter-samp-send-result")
         self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout={"width": "200px",
                                                                         "visibility": "hidden"})
         self.button.on_click(self._on_click)

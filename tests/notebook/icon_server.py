@@ -28,7 +28,8 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
             + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
 
 
-ICON = png(32, 32, (30, 120, 200))
+ICON_WIDTH = 32
+ICON = png(ICON_WIDTH, ICON_WIDTH, (30, 120, 200))
 
 #: Path -> (content type, body) of what the server serves.
 FILES = {
