@@ -9,6 +9,7 @@ traitlets.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,6 +36,9 @@ class ClientView:
     subscriptions_known : bool
         False while only its registration has been heard of: its
         subscriptions (and metadata) are still on their way.
+    first_seen : float
+        ``time.monotonic()`` when this client first heard of it: its
+        registration, or this client's own (when it was there already).
     """
 
     id: str
@@ -42,6 +46,7 @@ class ClientView:
     subscriptions: dict[str, Any] = field(default_factory=dict)
     is_hub: bool = False
     subscriptions_known: bool = False
+    first_seen: float = field(default_factory=time.monotonic, compare=False)
 
     @property
     def name(self) -> str:

@@ -27,6 +27,13 @@ from jupyter_samp.errors import ErrorResponse, InvalidValueError
 
 OK, WARNING, ERROR = "samp.ok", "samp.warning", "samp.error"
 
+#: ``samp.code`` of the error the hub answers for a recipient whose
+#: ``receiveCall`` raised an XML-RPC fault: it failed to take the call (an
+#: exception in its code, often because it is still starting), which is not
+#: an answer it chose. Callers may retry such a call; a ``samp.error`` the
+#: recipient replied itself is its verdict.
+RECIPIENT_FAULT = "x-jupyter-samp.recipient-fault"
+
 
 def to_samp(value: Any, where: str = "value") -> Any:
     """Convert a Python value to a SAMP value.

@@ -29,7 +29,7 @@ from typing import Any
 
 from jupyter_samp.core.calls import PendingCalls
 from jupyter_samp.core.hubself import answer_as_hub
-from jupyter_samp.core.message import check_message, check_response, error_map
+from jupyter_samp.core.message import RECIPIENT_FAULT, check_message, check_response, error_map
 from jupyter_samp.core.model import (
     RECEIVE_CALL,
     RECEIVE_NOTIFICATION,
@@ -370,7 +370,8 @@ class Router:
             call = self.calls.finish(delivery.msg_id, "failed")
             if call is not None and answered:
                 text = f"{delivery.recipient_id} failed to take the {call.mtype} call: {reason}"
-                self._answer(call, call.recipient_id, error_map(text))
+                self._answer(call, call.recipient_id,
+                             error_map(text, **{"samp.code": RECIPIENT_FAULT}))
             elif call is not None:
                 text = f"Delivery of {call.mtype} to {delivery.recipient_id} failed: {reason}"
                 self._fail(call, text, NoSuchClientError if dead else NotCallableError)

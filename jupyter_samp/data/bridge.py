@@ -30,10 +30,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+from functools import partial
 from typing import Any
 
 from jupyter_samp.client import Client
+from jupyter_samp.client.readiness import call_when_ready
+from jupyter_samp.data.confirm import downloaded, load_table
 from jupyter_samp.data.delivery import (
+    Caller,
     Targets,
     check_subscribers,
     deliver,
@@ -269,7 +273,9 @@ class DataBridge(ReceivingMixin):
         await self.client.flush()  # selections may come back at once
         params = {"url": handle.url, "table-id": handle.table_id,
                   "name": ascii_label(handle.name or handle.table_id)}
-        receipt = await self._deliver(mtype, params, targets, timeout)
+        fetched = downloaded(next((r for r in self.resources if r.url == handle.url), None))
+        receipt = await self._deliver(mtype, params, targets, timeout,
+                                      partial(load_table, fetched=fetched))
         receipt.note = "; ".join(filter(None, [note, receipt.note]))
         result = TableReceipt(**vars(receipt))
         result.table = handle
@@ -487,10 +493,10 @@ class DataBridge(ReceivingMixin):
 
     async def _deliver(
         self, mtype: str, params: dict[str, Any], targets: list[str] | None,
-        timeout: float | None,
+        timeout: float | None, caller: Caller = call_when_ready,
     ) -> Receipt:
         receipt = await deliver(self.client, mtype, params, targets,
-                                self.timeout if timeout is None else timeout)
+                                self.timeout if timeout is None else timeout, caller)
         receipt.url = params.get("url")
         served = self.server.running and str(receipt.url or "").startswith(self.server.base_url)
         if self.delivery_note and served:

@@ -8,16 +8,20 @@ answers with a timeout, and filling in a :class:`~jupyter_samp.data.receipts.Rec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from jupyter_samp.client import Client, Response
+from jupyter_samp.client.readiness import call_when_ready
 from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.errors import ClientTimeoutError, NotSubscribedError, SampError
 
 #: ``to``: one client id or name, several, None for the default recipients,
 #: or :data:`ALL` for every subscriber.
 Targets = str | Iterable[str] | None
+
+#: ``caller(client, client_id, mtype, params, timeout)``: how one chosen recipient is called.
+Caller = Callable[[Client, str, str, Mapping[str, Any], float], Awaitable[Response]]
 
 #: ``to`` that asks for every application that accepts the message.
 ALL = "all"
@@ -102,11 +106,15 @@ async def deliver(
     params: Mapping[str, Any],
     targets: list[str] | None,
     timeout: float,
+    caller: Caller = call_when_ready,
 ) -> Receipt:
     """Call each target (or broadcast when ``targets`` is None) and wait for the answers.
 
     Recipients that the hub refuses (not subscribed, gone) or that do not
     answer within ``timeout`` seconds are recorded as failures, not raised.
+    A chosen recipient that is still starting is called again until it
+    takes the message (:func:`~jupyter_samp.client.readiness.call_when_ready`,
+    the default ``caller``).
 
     Raises
     ------
@@ -119,7 +127,7 @@ async def deliver(
         return await _broadcast(client, mtype, params, timeout)
     receipt = Receipt(mtype, dict(params), {cid: client_name(client, cid) for cid in targets})
     outcomes = await asyncio.gather(
-        *(client.call(cid, mtype, params, timeout=timeout, check=False) for cid in targets),
+        *(caller(client, cid, mtype, params, timeout) for cid in targets),
         return_exceptions=True,
     )
     for cid, outcome in zip(targets, outcomes, strict=True):

@@ -44,6 +44,10 @@ class SampState(HasTraits):
         help="The other applications: id, name, description, icon_url, subscriptions, "
         "subscriptions_known, is_hub."
     )
+    icons: Dict[str, dict[str, Any]] = Dict(
+        help="Icon URL -> {'status': 'loading', 'ok' or 'failed', 'data' (bytes) and 'format' "
+        "when ok, 'reason' when failed}; filled by notebook.icons.IconLoader."
+    )
     log: List[dict[str, Any]] = List(help="The most recent messages sent and received (bounded).")
     log_limit = Int(200, help="How many log entries are kept.")
 

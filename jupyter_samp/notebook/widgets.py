@@ -8,13 +8,14 @@ and re-renders when the traits it observes change; actions go through the
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
 from traitlets import Unicode
 
 from jupyter_samp.notebook.display import error_line
+from jupyter_samp.notebook.icons import Fetcher, IconLoader, fetch_icon
 from jupyter_samp.notebook.model import SampState
 from jupyter_samp.notebook.render import accepts_summary, log_table, status_line
 from jupyter_samp.notebook.session import SampSession
@@ -34,32 +35,80 @@ class StatusView(widgets.HTML):
 
 
 class AppsPanel(widgets.VBox):
-    """The connected applications: icon, name, id and what they accept."""
+    """The connected applications, one row each: icon, name, id and what they accept.
 
-    def __init__(self, state: SampState, **kwargs: Any) -> None:
+    Icons are fetched by the kernel (:mod:`jupyter_samp.notebook.icons`) and
+    shown from memory; until one has loaded, or when it cannot be, a
+    placeholder with the application's initial stands in. Each row is an
+    ``HBox`` with the CSS class ``jupyter-samp-app``.
+
+    Parameters
+    ----------
+    state : SampState
+        What to show; the panel follows its ``clients`` and ``icons``.
+    fetcher : callable, optional
+        How icons are fetched (see :class:`~jupyter_samp.notebook.icons.IconLoader`).
+    """
+
+    def __init__(self, state: SampState, fetcher: Fetcher = fetch_icon, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
-        state.observe(self._render, names="clients")
+        self._images: dict[str, widgets.Image] = {}
+        self.icons = IconLoader(state, fetcher)
+        state.observe(self._render, names=["clients", "icons"])
         self._render()
 
     def _render(self, change: Any = None) -> None:
-        rows = [_app_row(entry) for entry in self.state.clients if not entry["is_hub"]]
+        rows = [self._row(entry) for entry in self.state.clients if not entry["is_hub"]]
         if not rows:
             rows = [widgets.HTML("<i>No application is connected to the hub.</i>")]
         self.children = tuple(rows)
 
+    def _row(self, entry: dict[str, Any]) -> widgets.HBox:
+        row = widgets.HBox([self._icon(entry), widgets.HTML(app_line(entry))],
+                           layout={"align_items": "center"})
+        row.add_class("jupyter-samp-app")
+        return row
 
-def _app_row(entry: dict[str, Any]) -> widgets.HTML:
-    icon = entry["icon_url"]
-    image = (f'<img src="{html.escape(icon)}" width="20" height="20" '
-             f'style="vertical-align:middle" alt=""> ' if icon.startswith("http") else "")
+    def _icon(self, entry: dict[str, Any]) -> widgets.DOMWidget:
+        url = entry["icon_url"]
+        icon = self.state.icons.get(url, {}) if url else {}
+        if icon.get("status") != "ok":
+            return placeholder(entry["name"], icon.get("reason") or icon.get("status") or "")
+        image = self._images.get(url)
+        if image is None:  # one widget per icon: its bytes go to the browser once
+            image = widgets.Image(value=icon["data"], format=icon["format"],
+                                  width=ICON_SIZE, height=ICON_SIZE,
+                                  layout={"width": f"{ICON_SIZE}px", "height": f"{ICON_SIZE}px"})
+            image.add_class("jupyter-samp-icon")
+            self._images[url] = image
+        return image
+
+
+ICON_SIZE = 24
+
+
+def app_line(entry: dict[str, Any]) -> str:
+    """Name, id and what the application accepts, as HTML (every MType in the tooltip)."""
     accepts = accepts_summary(entry["subscriptions"])
-    return widgets.HTML(
-        f"{image}<b>{html.escape(entry['name'])}</b> "
-        f"<span style='color:#888'>{html.escape(entry['id'])}</span> "
-        f"&mdash; accepts {html.escape(accepts)}",
-        tooltip=entry["description"],
+    if not entry.get("subscriptions_known", True):
+        accepts = "(subscriptions pending)"
+    every = html.escape(", ".join(entry["subscriptions"]) or "nothing", quote=True)
+    return (f"<b>{html.escape(entry['name'])}</b> "
+            f"<span style='color:#888'>{html.escape(entry['id'])}</span> "
+            f"&mdash; <span title=\"{every}\">accepts {html.escape(accepts)}</span>")
+
+
+def placeholder(name: str, why: str = "") -> widgets.HTML:
+    """A grey square with the application's initial, in place of an icon."""
+    initial = html.escape((name[:1] or "?").upper())
+    box = widgets.HTML(
+        f'<div title="{html.escape(why or "no icon", quote=True)}" style="width:{ICON_SIZE}px;'
+        f"height:{ICON_SIZE}px;line-height:{ICON_SIZE}px;border-radius:4px;background:#ccc;"
+        f'color:#fff;text-align:center;font-weight:bold">{initial}</div>'
     )
+    box.add_class("jupyter-samp-icon-placeholder")
+    return box
 
 
 class TargetPicker(widgets.Dropdown):
@@ -111,6 +160,7 @@ class SendButton(widgets.VBox):
         self.picker = TargetPicker(session.state, mtype)
         self.button = widgets.Button(description=f"Send {kind}", icon="paper-plane")
         self.result = widgets.HTML()
+        self.result.add_class("jupyter-samp-send-result")
         self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout={"width": "200px",
                                                                         "visibility": "hidden"})
         self.button.on_click(self._on_click)
@@ -164,17 +214,43 @@ class MessageLog(widgets.HTML):
         self.value = log_table(self.state, self.last)._repr_html_()
 
 
-def panel(session: SampSession) -> widgets.VBox:
-    """Status, unanswered consent dialogs, connected applications and message log in one box."""
+def panel(session: SampSession, tables: Mapping[str, Any] | None = None,
+          images: Mapping[str, Any] | None = None) -> widgets.VBox:
+    """Status, consent dialogs, applications, send buttons and message log in one box.
+
+    Parameters
+    ----------
+    session : SampSession
+        The notebook's connection.
+    tables, images : mapping, optional
+        Name -> data to offer for sending: each gets a :class:`SendButton`
+        (a target picker listing the applications that accept it, and a
+        button), under "Send". Nothing is checked here: data that cannot be
+        sent says so under its button when clicked.
+    """
     state = session.state
-    return widgets.VBox([
+    sends = [SendButton(session, data, kind="table", name=name)
+             for name, data in (tables or {}).items()]
+    sends += [SendButton(session, data, kind="image", name=name)
+              for name, data in (images or {}).items()]
+    parts: list[widgets.Widget] = [
         StatusView(state),
         session.consent_box,
         widgets.HTML("<b>Applications</b>"),
         AppsPanel(state),
-        widgets.HTML("<b>Messages</b>"),
-        MessageLog(state),
-    ])
+    ]
+    if sends:
+        parts += [widgets.HTML("<b>Send</b>"), *(_labelled(send) for send in sends)]
+    parts += [widgets.HTML("<b>Messages</b>"), MessageLog(state)]
+    box = widgets.VBox(parts)
+    box.add_class("jupyter-samp-panel")
+    return box
+
+
+def _labelled(send: SendButton) -> widgets.HBox:
+    label = widgets.HTML(f"{send.kind} <b>{html.escape(send.name)}</b>",
+                         layout={"width": "160px"})
+    return widgets.HBox([label, send])
 
 
 Callback = Callable[..., None]

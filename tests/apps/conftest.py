@@ -31,6 +31,9 @@ from jupyter_samp.data import DataBridge
 from jupyter_samp.testing import PeerProcess, SampEnvironment, samp_environment
 from jupyter_samp.testing.waiting import wait_until
 
+# The notebook tests' IPython shell, for %samp against real applications.
+from tests.notebook.conftest import shell  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
 TOPCAT_JAR = Path("/usr/share/java/starlink-topcat.jar")

@@ -22,9 +22,11 @@ from jupyter_samp.data import TableEvent
 from jupyter_samp.data.codecs.decode import read_votable, to_pandas
 from jupyter_samp.data.fetch import fetch
 from jupyter_samp.errors import InvalidValueError
+from jupyter_samp.notebook.model import SampState
+from jupyter_samp.notebook.widgets import AppsPanel
 from jupyter_samp.testing import java_command, run_peer
 from jupyter_samp.testing.waiting import wait_until
-from tests.apps.conftest import ARTIFACTS, Desktop
+from tests.apps.conftest import ARTIFACTS, DS9_NAME, Desktop
 
 pytestmark = [pytest.mark.peers, pytest.mark.asyncio(loop_scope="module")]
 
@@ -226,3 +228,33 @@ async def test_the_magic_sends_an_image_to_ds9_by_the_name_users_type(
         if session.client is not None:
             await session.client.close(stop_hub=False)
         session_module._session = None
+
+
+async def test_apps_panel_shows_the_icons_the_applications_declare(desktop: Desktop) -> None:
+    """TOPCAT serves its icon itself (http, port 2525): the kernel fetches it for the panel."""
+    state = SampState()
+    state.bind(desktop.client)
+    view = AppsPanel(state)
+    urls = {app: desktop.client.clients[app].icon_url or "" for app in (desktop.topcat,
+                                                                      desktop.ds9)}
+    assert urls[desktop.topcat].startswith("http://"), urls
+
+    def settled() -> bool:
+        return all(state.icons.get(url, {}).get("status") in ("ok", "failed")
+                   for url in urls.values() if url)
+
+    changed = asyncio.Event()
+    state.observe(lambda change: changed.set(), names="icons")
+    while not settled():  # each fetch ends within ICON_TIMEOUT (5 s)
+        await asyncio.wait_for(changed.wait(), 30)
+        changed.clear()
+    assert state.icons[urls[desktop.topcat]]["status"] == "ok", state.icons
+    rows = {row.children[1].value.split("</b>")[0]: row for row in view.children}
+    assert "jupyter-samp-icon" in rows["<b>topcat"].children[0]._dom_classes
+    # DS9 declares an icon on the internet (or none): offline it gets a placeholder.
+    ds9_icon = state.icons.get(urls[desktop.ds9], {})
+    expected = "jupyter-samp-icon" if ds9_icon.get("status") == "ok" else (
+        "jupyter-samp-icon-placeholder")
+    print("DS9 icon:", urls[desktop.ds9] or "(none)", ds9_icon.get("status"),
+          ds9_icon.get("reason", ""))
+    assert expected in rows[f"<b>{DS9_NAME}"].children[0]._dom_classes

@@ -496,6 +496,7 @@ async def test_a_recipient_that_answers_a_fault_is_reported_as_answering(hub: Hu
     from tornado.web import Application, RequestHandler
 
     from jupyter_samp import ErrorResponse, connect
+    from jupyter_samp.core.message import RECIPIENT_FAULT
     from jupyter_samp.core.xmlrpc import encode_fault
 
     class Throws(RequestHandler):
@@ -519,6 +520,8 @@ async def test_a_recipient_that_answers_a_fault_is_reported_as_answering(hub: Hu
                                              {"script": "get FoV"}, timeout=10, check=False)
                 assert response.status == "samp.error"
                 assert "NullPointerException" in (response.errortxt or "")
+                assert response.error is not None
+                assert response.error["samp.code"] == RECIPIENT_FAULT  # not taken: retry later
                 assert response.responder_id == odd.public_id
         finally:
             await odd.close()

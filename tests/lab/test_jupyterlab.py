@@ -5,16 +5,21 @@ JupyterLab serves a notebook that connects to our hub, shows the
 :class:`~jupyter_samp.notebook.widgets.SendButton`. Chromium runs its
 cells from the Run menu, the panel must list the recording client by name,
 and clicking the button must deliver the DataFrame to that client. The
-quickstart notebook must run in the browser from top to bottom without an
-error. Screenshots go to ``artifacts/`` at the repository root.
+panel shows each application's icon (fetched by the kernel; a placeholder
+when there is none or it is refused) and a target picker with a send button
+for the data it was given. The quickstart notebook must run in the browser
+from top to bottom without an error. Screenshots go to ``artifacts/`` at the
+repository root.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from jupyter_samp import Hub
 from tests.lab.conftest import ARTIFACTS, RECORDER_NAME, Lab, Recorder
 from tests.lab.helpers import (
     PROMPT_MS,
@@ -29,6 +34,8 @@ from tests.lab.helpers import (
     widget_cells,
     write_notebook,
 )
+from tests.lab.panel_apps import BIG, VIEWER, app_row, icon_apps, icon_width, panel_cells
+from tests.notebook.icon_server import ICON_WIDTH
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
 
@@ -66,3 +73,47 @@ async def test_quickstart_runs_in_the_browser(jupyterlab: Lab, page: Any) -> Non
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "jupyterlab-quickstart.png"), full_page=True)
+
+
+async def test_panel_shows_icons_and_sends_to_the_picked_app(
+    jupyterlab: Lab, lab_hub: Hub, recorder: Recorder, page: Any
+) -> None:
+    from playwright.async_api import expect
+
+    async with icon_apps(lab_hub.lockfile) as apps:
+        write_notebook(jupyterlab.root / "lab_panel.ipynb", panel_cells("panel-notebook"))
+        await open_notebook(page, jupyterlab.notebook_url("lab_panel.ipynb"))
+        await run_all_cells(page)
+
+        # Icons: the kernel fetched skyviewer's PNG and the browser decoded it;
+        # the oversized icon and the recorder (none declared) show initials.
+        assert await icon_width(page, VIEWER) == ICON_WIDTH
+        for name, initial in ((BIG, "B"), (RECORDER_NAME, "R")):
+            stand_in = app_row(page, name).locator(".jupyter-samp-icon-placeholder")
+            await expect(stand_in).to_have_text(initial, timeout=PROMPT_MS)
+        await expect(app_row(page, VIEWER)).to_contain_text("accepts tables")
+        await expect(app_row(page, BIG)).to_contain_text("accepts sky positions")
+        hover = app_row(page, BIG).locator(".jupyter-samp-icon-placeholder div[title]")
+        assert "more than the limit" in (await hover.get_attribute("title") or "")
+
+        # The target picker lists what accepts tables, not bigicon; send to skyviewer.
+        picker = page.locator(".jupyter-samp-panel .widget-dropdown select")
+        viewer_label = f"{VIEWER} ({apps.viewer.self_id})"
+        await expect(picker.locator("option", has_text=viewer_label)).to_have_count(1,
+                                                                                timeout=PROMPT_MS)
+        await expect(picker.locator("option", has_text=BIG)).to_have_count(0)
+        await picker.select_option(label=viewer_label)
+        await page.locator(".jupyter-samp-panel button.jupyter-button",
+                           has_text="Send table").click(timeout=PROMPT_MS)
+        received = await asyncio.wait_for(apps.tables.get(), PROMPT_MS / 1000)
+        assert received.name == "stars"
+        assert_same_stars(received.data)
+        receipt = page.locator(".jupyter-samp-panel .jupyter-samp-send-result table",
+                               has_text=VIEWER)
+        await expect(receipt).to_contain_text("ok", timeout=PROMPT_MS)
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.locator(".jupyter-samp-panel").screenshot(
+            path=str(ARTIFACTS / "jupyterlab-panel.png"))
+        await page.screenshot(path=str(ARTIFACTS / "jupyterlab-panel-page.png"), full_page=True)
+    assert recorder.tables.empty()  # the picked application only

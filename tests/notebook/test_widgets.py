@@ -39,16 +39,22 @@ async def until_value(widget: Any, condition: Any, timeout: float = 20) -> None:
         changed.clear()
 
 
+def row_text(row: Any) -> str:
+    """The text part of an apps-panel row (an HBox of icon and HTML)."""
+    return str(row.children[1].value)
+
+
 def test_apps_panel_follows_the_clients_trait() -> None:
     state = SampState()
     view = AppsPanel(state)
     assert "No application" in view.children[0].value
     state.clients = [HUB, TOPCAT, DS9]
-    texts = [child.value for child in view.children]
+    texts = [row_text(child) for child in view.children]
     assert len(texts) == 2 and "topcat" in texts[0] and "tables" in texts[0]
-    assert "i.png" in texts[0] and "images" in texts[1]
+    assert "images" in texts[1]
+    assert all("jupyter-samp-app" in child._dom_classes for child in view.children)
     state.clients = [HUB, DS9]
-    assert len(view.children) == 1 and "SAOImageDS9" in view.children[0].value
+    assert len(view.children) == 1 and "SAOImageDS9" in row_text(view.children[0])
 
 
 def test_target_picker_offers_only_apps_that_accept_the_mtype() -> None:
