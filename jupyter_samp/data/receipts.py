@@ -35,7 +35,12 @@ class Receipt:
         Client id -> why it failed without answering (refused by the hub,
         no response in time), in words.
     url : str or None
-        The URL of the data sent, if any.
+        The URL of the data sent, if any (the first, when recipients got
+        different ones).
+    transports : dict
+        Client id -> how the data went to it, e.g. ``"file, fits"`` or
+        ``"http, votable (the file:// URL failed: ...)"``; empty for
+        messages that carry no data.
     """
 
     mtype: str
@@ -45,6 +50,7 @@ class Receipt:
     failures: dict[str, str] = field(default_factory=dict)
     timed_out: list[str] = field(default_factory=list)
     url: str | None = None
+    transports: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> list[str]:
@@ -89,7 +95,8 @@ class Receipt:
                 state = f"samp.warning: {self.warnings[cid]}"
             else:
                 state = "samp.ok"
-            lines.append(f"  {self.name(cid)} ({cid}): {state}")
+            via = f" [{self.transports[cid]}]" if cid in self.transports else ""
+            lines.append(f"  {self.name(cid)} ({cid}): {state}{via}")
         return "\n".join(lines)
 
     def raise_for_failure(self) -> Receipt:
