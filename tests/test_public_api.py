@@ -17,7 +17,8 @@ from jupyter_samp.errors import SampError
 ERRORS = [
     "AmbiguousClientError", "BadReplyError", "CallTimeoutError", "ClientTimeoutError",
     "DeliveryError", "ErrorResponse", "FetchError", "HubAlreadyRunningError", "HubFault",
-    "HubUnavailableError", "InvalidRequestError", "InvalidValueError", "MTypeBlockedError",
+    "HubUnavailableError", "InvalidRequestError", "InvalidValueError", "LocalFilesError",
+    "MTypeBlockedError",
     "NoSuchClientError", "NotCallableError", "NotConnectedError", "NotRegisteredError",
     "NotSubscribedError", "ProtocolError", "RegistrationRefusedError", "SampError",
     "TransportError",

@@ -43,16 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_samp.data.payload import Payload, Piece
-from jupyter_samp.errors import SampError
+from jupyter_samp.errors import LocalFilesError
 
 log = logging.getLogger("jupyter_samp.data")
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class LocalFilesError(SampError):
-    """The private directory cannot be made or trusted (the caller then uses HTTP)."""
 
 
 def default_base() -> Path:
