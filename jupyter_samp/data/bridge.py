@@ -52,7 +52,14 @@ from jupyter_samp.data.prepare import (
 from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.data.receive import ReceivingMixin
 from jupyter_samp.data.resources import Resource, ResourceServer
-from jupyter_samp.data.routes import Outputs, Route, check_transport, send_routed
+from jupyter_samp.data.routes import (
+    Outputs,
+    Rendition,
+    Route,
+    check_transport,
+    choose,
+    send_routed,
+)
 from jupyter_samp.data.sending import from_prepared, routes_for, table_renditions
 from jupyter_samp.data.sky import sky_position
 from jupyter_samp.errors import InvalidValueError
@@ -286,16 +293,22 @@ class DataBridge(ReceivingMixin):
                              nrows=nrows if nrows is not None else _rows(data), bridge=self)
         self.track(handle)
         handle.delivery = asyncio.get_running_loop().create_task(
-            self._send_routed_table(handle, routes, refused, transport, timeout))
+            self._send_routed_table(handle, routes, refused, transport, timeout, renditions))
         return handle
 
     async def _send_routed_table(self, handle: TableHandle, routes: list[Route],
                                  refused: dict[str, str], transport: str,
-                                 timeout: float | None) -> TableReceipt:
+                                 timeout: float | None,
+                                 renditions: list[Rendition]) -> TableReceipt:
         await self.client.flush()  # selections may come back at once
         params = {"table-id": handle.table_id, "name": ascii_label(handle.name or "")}
+        def over_http(route: Route) -> Rendition:
+            view = self.client.clients.get(route.client_id)
+            return choose(renditions, view, False) or route.rendition
+
         receipt = await send_routed(self.outputs, handle.table_id, routes, params,
-                                    self._deliver_some, timeout, transport == "auto", refused)
+                                    self._deliver_some, timeout, transport == "auto", refused,
+                                    over_http)
         handle.url = receipt.url or ""
         for url in self.outputs.urls(handle.table_id):
             self._by_url.setdefault(url, handle)  # selections may name any copy it was sent as

@@ -42,6 +42,7 @@ from jupyter_samp.errors import InvalidValueError
 TRANSPORTS = ("auto", "file", "http")
 #: What ``table.load.*`` MType carries each format.
 TABLE_MTYPES = {"fits": "table.load.fits", "votable": "table.load.votable"}
+STIL_MTYPE = "table.load.stil"
 #: ``samp.name`` (lower case) of applications that map a local FITS(-plus) table
 #: instead of parsing it: TOPCAT and STILTS (both STIL).
 FITS_MAPPERS = frozenset({"topcat", "stilts"})
@@ -210,11 +211,30 @@ def choose(renditions: list[Rendition], view: Any, by_file: bool) -> Rendition |
 
 @dataclass
 class Route:
-    """What one recipient is sent."""
+    """What one recipient is sent: a rendition, how, and with which MType.
+
+    ``mtype`` is the rendition's own, or ``table.load.stil`` with
+    ``format=fits-plus`` for FITS-plus to an application that maps it: its
+    ``table.load.fits`` reads plain FITS and drops the VOTable metadata
+    (descriptions, ``xtype``, non-ASCII names).
+    """
 
     client_id: str
     rendition: Rendition
     transport: str
+    mtype: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.mtype = self.mtype or self.rendition.mtype
+
+
+def route_for(client_id: str, rendition: Rendition, view: Any, transport: str) -> Route:
+    """The route of one recipient, using ``table.load.stil`` where it keeps more metadata."""
+    if rendition.format == "fits" and rendition.mtype == TABLE_MTYPES["fits"] and (
+            transport == "file" and maps_fits(view) and view.accepts(STIL_MTYPE)):
+        return Route(client_id, rendition, transport, STIL_MTYPE, {"format": "fits-plus"})
+    return Route(client_id, rendition, transport)
 
 
 async def send_routed(
@@ -226,11 +246,13 @@ async def send_routed(
     timeout: float | None,
     fallback: bool,
     refused: dict[str, str] | None = None,
+    over_http: Callable[[Route], Rendition] | None = None,
 ) -> Receipt:
     """Deliver each route's message, grouped by URL; fall back to HTTP for file failures.
 
     Recipients whose file cannot be written get HTTP at once (with
-    ``fallback``) or fail. The receipt's ``transports`` tells, per recipient,
+    ``fallback``) or fail; ``over_http`` picks what a recipient gets over
+    HTTP instead (default the same rendition). The receipt's ``transports`` tells, per recipient,
     how it was sent and why a fallback happened.
 
     Raises
@@ -251,7 +273,7 @@ async def send_routed(
     receipt = await _deliver_groups(routes, urls, params, deliver, timeout)
     if fallback:
         await _retry_over_http(outputs, key, routes, urls, notes, receipt, params, deliver,
-                               timeout)
+                               timeout, over_http or (lambda route: route.rendition))
     for cid, reason in {**failed, **(refused or {})}.items():
         receipt.recipients.setdefault(cid, cid)
         receipt.failures[cid] = reason
@@ -278,16 +300,17 @@ async def _url_for(outputs: Outputs, key: str, route: Route, fallback: bool
 
 async def _deliver_groups(routes: list[Route], urls: dict[str, str], params: dict[str, Any],
                           deliver: Deliver, timeout: float | None) -> Receipt:
-    groups: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[str]] = {}
     for route in routes:
         if route.client_id in urls:
-            groups.setdefault((route.rendition.mtype, urls[route.client_id]), []).append(
+            extra = tuple(sorted(route.extra.items()))
+            groups.setdefault((route.mtype, urls[route.client_id], extra), []).append(
                 route.client_id)
     receipts = await asyncio.gather(*(
-        deliver(mtype, dict(params, url=url), cids, timeout)
-        for (mtype, url), cids in groups.items()))
-    mtypes = list(dict.fromkeys(mtype for mtype, _ in groups)) or [
-        route.rendition.mtype for route in routes[:1]]
+        deliver(mtype, dict(params, url=url, **dict(extra)), cids, timeout)
+        for (mtype, url, extra), cids in groups.items()))
+    mtypes = list(dict.fromkeys(mtype for mtype, _, _ in groups)) or [
+        route.mtype for route in routes[:1]]
     merged = Receipt(" + ".join(mtypes), dict(params, url=next(iter(urls.values()), None)))
     for part in receipts:
         merge(merged, part)
@@ -309,13 +332,15 @@ def merge(into: Receipt, part: Receipt) -> None:
 async def _retry_over_http(outputs: Outputs, key: str, routes: list[Route],
                            urls: dict[str, str], notes: dict[str, str], receipt: Receipt,
                            params: dict[str, Any], deliver: Deliver,
-                           timeout: float | None) -> None:
+                           timeout: float | None,
+                           over_http: Callable[[Route], Rendition]) -> None:
     """Send over HTTP to every recipient that answered ``samp.error`` to a file URL."""
     errors = receipt.failed
     retry = [r for r in routes if r.transport == "file" and r.client_id in receipt.responses
              and r.client_id in errors and r.rendition.path_url is None]
     for route in retry:
-        route.transport = "http"
+        route.rendition = over_http(route)
+        route.transport, route.mtype, route.extra = "http", route.rendition.mtype, {}
         urls[route.client_id] = outputs.http_url(key, route.rendition)
         notes[route.client_id] = (f"http, {route.rendition.format} (the file:// URL failed: "
                                   f"{errors[route.client_id]})")

@@ -15,7 +15,14 @@ from jupyter_samp.client import Client
 from jupyter_samp.data.codecs.fits_fast import plan_fits_table
 from jupyter_samp.data.payload import FilePayload
 from jupyter_samp.data.prepare import FITS_TYPE, Prepared, prepare_table, slug
-from jupyter_samp.data.routes import TABLE_MTYPES, Rendition, Route, choose, hub_is_local
+from jupyter_samp.data.routes import (
+    TABLE_MTYPES,
+    Rendition,
+    Route,
+    choose,
+    hub_is_local,
+    route_for,
+)
 from jupyter_samp.errors import InvalidValueError, NotSubscribedError
 
 #: Options that only VOTable output understands: a table sent with them is VOTable.
@@ -116,5 +123,5 @@ def routes_for(client: Client, renditions: list[Rendition], targets: list[str] |
         if rendition is None:
             refused[cid] = f"is not subscribed to {' or '.join(r.mtype for r in renditions)}"
             continue
-        routes.append(Route(cid, rendition, "file" if files else "http"))
+        routes.append(route_for(cid, rendition, view, "file" if files else "http"))
     return routes, refused

@@ -163,6 +163,8 @@ class FitsTablePlan:
                 cards.append(card(f"TNULL{i}", int(field.null)))
             if source.ucd:
                 cards.append(card(f"TUCD{i}", source.ucd))
+            if source.description:  # for plain FITS readers; VOTable metadata has it in full
+                cards.append(card(f"TCOMM{i}", ascii_label(source.description)))
         return header_block(cards)
 
     def chunk_rows(self) -> int:
