@@ -16,14 +16,28 @@ Also printed: serialisation speed (in-process encode of the whole document)
 and the extra memory the server uses while streaming the table to a client
 (tracemalloc, in a separate pass so it does not slow the timed one).
 
-With ``--topcat`` (needs Xvfb and TOPCAT), TOPCAT loads the table from our
-URL and from the usual file (written by astropy as above); each is timed
-from the send to the ``samp.ok`` and to the moment TOPCAT lists the table.
+With ``--topcat`` (needs Xvfb and TOPCAT), for each of ``--topcat-rows``
+(default 1,000,000 and 10,000,000), TOPCAT loads the table three ways, each
+timed from the call to the ``samp.ok`` and to the moment TOPCAT lists it
+(``table.select.rowList`` with an empty list answers ``samp.ok``):
+
+* **usual**: astropy TABLEDATA to a temporary file + ``table.load.votable``
+  with its ``file://`` URL (what ``pyvo.samp.send_table_to`` does); skipped
+  above ``--usual-max-rows`` (it takes minutes);
+* **ours, http**: ``send_table(df, transport="http")`` (VOTable BINARY2 from
+  the resource server);
+* **ours, auto**: ``send_table(df)``, which for TOPCAT on this machine writes
+  FITS-plus into the private directory and sends ``table.load.stil``
+  (``format=fits-plus``) with its ``file://`` URL.
+
+Also printed per size: the FITS-plus writer's speed (GB/s of table written to
+a local file) and its peak extra memory (tracemalloc, numpy buffers
+included), the kernel's cost of the fast path.
 
 Run::
 
     python benchmarks/bench_transfer.py                  # 1,000,000 rows
-    python benchmarks/bench_transfer.py --rows 100000 --topcat
+    python benchmarks/bench_transfer.py --skip-usual --topcat --topcat-rows 1000000
 """
 
 from __future__ import annotations
@@ -173,39 +187,117 @@ async def until_listed(client: Any, topcat: str, table_id: str) -> None:
         await asyncio.sleep(0.05)  # TOPCAT announces nothing when a load completes
 
 
-async def topcat_times(
-    df: pd.DataFrame, root: Path, display: str
-) -> dict[str, tuple[float, float]]:
+USUAL = "usual (astropy TABLEDATA file + table.load.votable)"
+HTTP = "ours, transport=http (VOTable BINARY2 over HTTP)"
+AUTO = "ours, transport=auto (FITS-plus file:// + table.load.stil)"
+
+
+async def _usual(client: Any, topcat: str, df: pd.DataFrame, root: Path, tag: str
+                 ) -> tuple[float, float]:
     from astropy.table import Table
 
-    times: dict[str, tuple[float, float]] = {}
+    path = root / f"usual-{tag}.vot"
+    start = time.perf_counter()
+    Table.from_pandas(df).write(path, format="votable", overwrite=True)
+    params = {"url": path.as_uri(), "table-id": f"usual-{tag}", "name": "usual"}
+    await client.call(topcat, "table.load.votable", params, timeout=3600)
+    ok = time.perf_counter() - start
+    await until_listed(client, topcat, f"usual-{tag}")
+    path.unlink()
+    return ok, time.perf_counter() - start
+
+
+async def _ours(bridge: DataBridge, topcat: str, df: pd.DataFrame, transport: str
+                ) -> tuple[float, float]:
+    start = time.perf_counter()
+    receipt = await bridge.send_table(df, to=topcat, name=f"ours-{transport}",
+                                      transport=transport)
+    ok = time.perf_counter() - start
+    assert receipt.succeeded, receipt.summary()
+    await until_listed(bridge.client, topcat, receipt.table.table_id)
+    listed = time.perf_counter() - start
+
+    receipt.table.withdraw()
+    return ok, listed
+
+
+async def topcat_times(
+    sizes: list[int], root: Path, display: str, usual_max: int
+) -> dict[int, dict[str, tuple[float, float]]]:
+    times: dict[int, dict[str, tuple[float, float]]] = {}
     with samp_environment(root) as env:
         async with Hub(lockfile=env.lockfile, web_profile=False):
-            java = ["java", f"-Duser.home={env.home}", "-Djava.awt.headless=false", "-Xmx4g",
+            java = ["java", f"-Duser.home={env.home}", "-Djava.awt.headless=false", "-Xmx12g",
                     "-classpath", "/usr/share/java/starlink-topcat.jar",
                     "uk.ac.starlink.topcat.Driver", "-samp"]
             async with PeerProcess(java, env=env.subprocess_env({"DISPLAY": display})), connect(
                 "bench", hub=env.lockfile
             ) as client:
-                while not client.subscribers("table.load.votable"):
+                while not client.subscribers("table.load.stil"):
                     await asyncio.sleep(0.1)  # set-up only, not timed
-                topcat = client.subscribers("table.load.votable")[0].id
-                bridge = DataBridge(client, timeout=600)
-                start = time.perf_counter()
-                receipt = await bridge.send_table(df, to=topcat, name="ours")
-                ok = time.perf_counter() - start
-                await until_listed(client, topcat, receipt.table.table_id)
-                times["ours (BINARY2 over HTTP)"] = (ok, time.perf_counter() - start)
-                path = root / "usual.vot"
-                start = time.perf_counter()
-                Table.from_pandas(df).write(path, format="votable", overwrite=True)
-                params = {"url": path.as_uri(), "table-id": "usual", "name": "usual"}
-                await client.call(topcat, "table.load.votable", params, timeout=600)
-                ok = time.perf_counter() - start
-                await until_listed(client, topcat, "usual")
-                times["usual (astropy TABLEDATA file)"] = (ok, time.perf_counter() - start)
+                topcat = client.subscribers("table.load.stil")[0].id
+                bridge = DataBridge(client, timeout=3600, local_dir=root / "files")
+                await _ours(bridge, topcat, frame(1000), "auto")  # warm TOPCAT's JIT up
+                await _ours(bridge, topcat, frame(1000), "http")
+                for rows in sizes:
+                    df = frame(rows)
+                    found = times.setdefault(rows, {})
+                    found[AUTO] = await _ours(bridge, topcat, df, "auto")
+                    found[HTTP] = await _ours(bridge, topcat, df, "http")
+                    if rows <= usual_max:
+                        found[USUAL] = await _usual(client, topcat, df, root, str(rows))
+                    del df
                 await bridge.close()
     return times
+
+
+def fits_writing(df: pd.DataFrame, root: Path) -> tuple[float, int]:
+    """Seconds to write the FITS-plus file, and the writer's traced peak memory."""
+    from jupyter_samp.data.codecs.fits_fast import plan_fits_table
+    from jupyter_samp.data.localfiles import LocalFiles
+
+    files = LocalFiles(root / "writing")
+    try:
+        start = time.perf_counter()
+        written = files.write(plan_fits_table(df).payload(), "t.fits")
+        seconds = time.perf_counter() - start
+        written.remove()
+        tracemalloc.start()
+        try:
+            files.write(plan_fits_table(df).payload(), "t.fits").remove()
+            return seconds, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    finally:
+        files.close()
+
+
+def report_topcat(args: argparse.Namespace) -> None:
+    sizes = [int(n) for n in args.topcat_rows.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in sizes:
+            df = frame(rows)
+            seconds, peak = fits_writing(df, Path(tmp))
+            table_gb = df.memory_usage(index=False).sum() / 1e9
+            print(f"{rows:>11,} rows: FITS-plus written at {table_gb / seconds:.2f} GB/s "
+                  f"({seconds:.3f} s), peak extra memory {peak / 1e6:.1f} MB "
+                  f"({peak / 1e9 / table_gb:.3f}x the table)")
+        xvfb, display = start_xvfb()
+        try:
+            found = asyncio.run(topcat_times(sizes, Path(tmp), display, args.usual_max_rows))
+        finally:
+            os.killpg(xvfb.pid, 15)
+            xvfb.wait()
+    for rows, paths in found.items():
+        print(f"TOPCAT, {rows:,} x {COLUMNS} float64 ({rows * COLUMNS * 8 / 1e6:.0f} MB):")
+        usual_listed = paths.get(USUAL, (None, None))[1]
+        for label in (USUAL, HTTP, AUTO):
+            if label not in paths:
+                print(f"  {label}: skipped (over --usual-max-rows)")
+                continue
+            ok, listed = paths[label]
+            ratio = f", {usual_listed / listed:.0f}x the usual path" if usual_listed else ""
+            print(f"  {label}: samp.ok {ok:.2f} s, listed {listed:.2f} s{ratio}")
 
 
 # ---------------------------------------------------------------- main
@@ -216,7 +308,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--topcat", action="store_true", help="also time TOPCAT loading")
     parser.add_argument("--skip-usual", action="store_true", help="skip the slow astropy path")
+    parser.add_argument("--topcat-rows", default="1000000,10000000",
+                        help="comma-separated table sizes for --topcat")
+    parser.add_argument("--usual-max-rows", type=int, default=1_000_000,
+                        help="largest table the usual (astropy TABLEDATA) path is timed for")
     args = parser.parse_args()
+    if args.topcat and args.skip_usual and args.rows == 0:
+        report_topcat(args)
+        return
     df = frame(args.rows)
     table_mb = df.memory_usage(index=False).sum() / 1e6
     print(f"table: {args.rows} rows x {COLUMNS} float64 columns = {table_mb:.1f} MB")
@@ -237,15 +336,8 @@ def main() -> None:
         print(f"speed-up end to end: {theirs / mine:.1f}x")
 
     if args.topcat:
-        xvfb, display = start_xvfb()
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                for label, (ok, listed) in asyncio.run(topcat_times(df, Path(tmp), display)
-                                                       ).items():
-                    print(f"TOPCAT, {label}: samp.ok after {ok:.2f} s, listed after {listed:.2f} s")
-        finally:
-            os.killpg(xvfb.pid, 15)
-            xvfb.wait()
+        del df
+        report_topcat(args)
 
 
 if __name__ == "__main__":
