@@ -181,6 +181,19 @@ class DataBridge(ReceivingMixin):
         self._used_ids.add(ident)
         return ident
 
+    def _check_transport(self, transport: str) -> None:
+        """Refuse an unknown transport, or ``"file"`` without a usable private directory.
+
+        Raises
+        ------
+        InvalidValueError
+            Not ``"auto"``, ``"file"`` or ``"http"``.
+        LocalFilesError
+            ``"file"``, and the directory cannot be made safely.
+        """
+        if check_transport(transport) == "file":
+            self.outputs.local()
+
     def _targets(self, mtype: str, to: Targets) -> list[str] | None:
         targets = resolve_targets(self.client, to)
         check_subscribers(self.client, mtype, targets)
@@ -273,7 +286,7 @@ class DataBridge(ReceivingMixin):
         :meth:`send_table` and raises what it raises. Needs a running loop.
         """
         label = self._label(name, data, "table")
-        check_transport(transport)
+        self._check_transport(transport)
         if is_url(data):
             prepared = prepare_table(data, format=format, name=label, **options)
             mtype = "table.load.fits" if prepared.format == "fits" else "table.load.votable"
@@ -365,7 +378,7 @@ class DataBridge(ReceivingMixin):
         InvalidValueError
             An image that is not 2-D (without ``allow_ndim``), a table, a
             type FITS cannot hold, an invalid header, a reused ``image_id``.
-        NoSuchClientError, AmbiguousClientError, NotSubscribedError
+        NoSuchClientError, AmbiguousClientError, NotSubscribedError, LocalFilesError
             As for :meth:`send_table`.
         """
         return await self.start_image(
@@ -394,7 +407,7 @@ class DataBridge(ReceivingMixin):
         of :meth:`send_image` and raises what it raises. Needs a running loop.
         """
         label = self._label(name, data, "image")
-        check_transport(transport)
+        self._check_transport(transport)
         prepared = prepare_image(data, name=label, header=header, wcs=wcs, allow_ndim=allow_ndim)
         targets = self._targets("image.load.fits", to)
         ident = self._new_id(image_id, label)
