@@ -114,6 +114,14 @@ class Outputs:
     _local: LocalFiles | None = None
     _local_error: str | None = None
     _made: dict[str, list[Rendition]] = field(default_factory=dict)
+    _watchers: dict[str, list[Callable[[Resource], None]]] = field(default_factory=dict)
+
+    def watch(self, key: str, callback: Callable[[Resource], None]) -> None:
+        """Call ``callback(resource)`` for each HTTP resource published for ``key``."""
+        self._watchers.setdefault(key, []).append(callback)
+        for rendition in self._made.get(key, []):
+            if rendition.resource is not None:
+                callback(rendition.resource)
 
     def local(self) -> LocalFiles:
         """The private directory, made on first use.
@@ -157,6 +165,8 @@ class Outputs:
                 rendition.payload, content_type=rendition.content_type,
                 filename=rendition.filename)
             self._made.setdefault(key, []).append(rendition)
+            for callback in self._watchers.get(key, []):
+                callback(rendition.resource)
         return rendition.resource.url
 
     def urls(self, key: str) -> list[str]:
@@ -169,6 +179,7 @@ class Outputs:
 
     def release(self, key: str) -> None:
         """Remove the files and withdraw the resources made for ``key``."""
+        self._watchers.pop(key, None)
         for rendition in self._made.pop(key, []):
             if rendition.file is not None:
                 rendition.file.remove()

@@ -37,6 +37,8 @@ class SampMagics(Magics):
     @argument("args", nargs="*", help="the subcommand's arguments (a variable, RA DEC, ...)")
     @argument("--to", help="the application to send to (name or id); default: all that accept it")
     @argument("--name", help="the name the table or image gets in the receiving application")
+    @argument("--transport", choices=("auto", "file", "http"), default="auto",
+              help="send/image: a local file:// for applications here (auto, file) or HTTP")
     @argument("--web", action="store_true",
               help="with connect: let a hub started here serve web pages (asks you each time)")
     @argument("--hub", choices=("auto", "start", "connect"), default="auto",
@@ -118,13 +120,15 @@ class SampMagics(Magics):
 
     def _do_send(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
-        handle = session.send_table(data, to=args.to, name=args.name or args.args[0])
+        handle = session.send_table(data, to=args.to, name=args.name or args.args[0],
+                                    transport=args.transport)
         show_when_done(handle.delivery, f"sending {args.args[0]}...")
         return None
 
     def _do_image(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
-        handle = session.send_image(data, to=args.to, name=args.name or args.args[0])
+        handle = session.send_image(data, to=args.to, name=args.name or args.args[0],
+                                    transport=args.transport)
         show_when_done(handle.delivery, f"sending image {args.args[0]}...")
         return None
 

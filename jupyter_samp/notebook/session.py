@@ -153,7 +153,7 @@ class SampSession:
         bridge = self._bridge()
         handle = bridge.start_table(data, to, name=name, **options)
         if progress is not None:
-            self._follow_progress(bridge, handle.url, progress)
+            self._follow_progress(bridge, handle, progress)
         self.state.add_log("out", f"sent table {handle.name} ({handle.table_id})")
         return handle
 
@@ -205,11 +205,16 @@ class SampSession:
             raise NotConnectedError("SAMP is still connecting; try again in a moment")
         return self.bridge
 
-    def _follow_progress(self, bridge: Any, url: str,
+    def _follow_progress(self, bridge: Any, handle: Any,
                          progress: Callable[[int, int | None], None]) -> None:
+        """Report the downloads of a table's HTTP resources (local files have none)."""
+        def follow(resource: Any) -> None:
+            resource.observe(lambda _resource, sent, total: progress(sent, total))
+
+        bridge.outputs.watch(handle.table_id, follow)
         for resource in bridge.resources:
-            if resource.url == url:
-                resource.observe(lambda _resource, sent, total: progress(sent, total))
+            if handle.url and resource.url == handle.url:
+                follow(resource)
 
     # ------------------------------------------------------------ messages
 
