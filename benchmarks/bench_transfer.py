@@ -180,16 +180,82 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     return xvfb, f":{number}"
 
 
-async def until_listed(client: Any, topcat: str, table_id: str) -> None:
+async def until_listed(client: Any, topcat: str, table_id: str, limit: float = 900) -> None:
+    """Poll until TOPCAT lists the table.
+
+    Raises
+    ------
+    TimeoutError
+        Not listed within ``limit`` seconds (the load failed inside TOPCAT).
+    """
     params = {"table-id": table_id, "row-list": []}
+    deadline = time.perf_counter() + limit
     while (await client.call(topcat, "table.select.rowList", params, timeout=120,
                              check=False)).status == "samp.error":
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"TOPCAT did not list {table_id} within {limit:g} s")
         await asyncio.sleep(0.05)  # TOPCAT announces nothing when a load completes
 
 
 USUAL = "usual (astropy TABLEDATA file + table.load.votable)"
-HTTP = "ours, transport=http (VOTable BINARY2 over HTTP)"
+HTTP = "ours, transport=http (VOTable BINARY2 base64 inline over HTTP)"
+HREF = "ours over HTTP, BINARY2 with <STREAM href> to raw rows (measured only)"
+FITS_HTTP = "ours, transport=http, format=fits (FITS-plus over HTTP)"
 AUTO = "ours, transport=auto (FITS-plus file:// + table.load.stil)"
+
+
+def stream_href_votable(df: pd.DataFrame, server: Any) -> tuple[Any, Any]:
+    """Publish a BINARY2 VOTable whose STREAM points at its raw rows, served separately."""
+
+
+    from jupyter_samp.data.codecs import _encode
+    from jupyter_samp.data.codecs._xml import document_parts
+    from jupyter_samp.data.payload import BytesPayload, Segment, SegmentPayload
+
+    plan = plan_votable(df)
+    layout = _encode.binary_layout(plan.fields, True)
+    step = max(1, (8 << 20) // layout.itemsize)
+
+    def produce(start: int, stop: int) -> memoryview:
+        # binary_chunk without its base64: the same rows, raw.
+        raw = np.empty((stop - start) * layout.itemsize, np.uint8)
+        rows = raw.view(layout)
+        nulls = []
+        for i, field in enumerate(plan.fields):
+            values, null = _encode.binary_values(field, start, stop)
+            rows[f"f{i}"] = values
+            nulls.append(null)
+        rows["nulls"] = _encode._null_flags(nulls, stop - start, layout["nulls"].shape[0])
+        return raw.data
+
+    segments = [Segment((min(plan.nrows, s + step) - s) * layout.itemsize,
+                        lambda s=s: produce(s, min(plan.nrows, s + step)))
+                for s in range(0, plan.nrows, step)]
+    stream = server.publish(SegmentPayload(segments), filename="rows.bin",
+                            content_type="application/octet-stream")
+    head, tail = document_parts(plan)
+    opening, closing = b'<STREAM encoding="base64">\n', b"</STREAM>\n"
+    doc = (head[: len(head) - len(opening)] + f'<STREAM href="{stream.url}"/>\n'.encode()
+           + tail[len(closing):])
+
+    document = server.publish(BytesPayload(doc), filename="table.vot",
+                              content_type="application/x-votable+xml")
+    return document, stream
+
+
+async def _href(bridge: DataBridge, topcat: str, df: pd.DataFrame, tag: str
+                ) -> tuple[float, float]:
+    start = time.perf_counter()
+    document, stream = stream_href_votable(df, bridge.server)
+    params = {"url": document.url, "table-id": f"href-{tag}", "name": "href"}
+    answer = await bridge.client.call(topcat, "table.load.votable", params, timeout=3600)
+    print(f"    STREAM href: {answer.status} {answer.errortxt or ''}", flush=True)
+    ok = time.perf_counter() - start
+    await until_listed(bridge.client, topcat, f"href-{tag}")
+    listed = time.perf_counter() - start
+    document.withdraw()
+    stream.withdraw()
+    return ok, listed
 
 
 async def _usual(client: Any, topcat: str, df: pd.DataFrame, root: Path, tag: str
@@ -207,11 +273,11 @@ async def _usual(client: Any, topcat: str, df: pd.DataFrame, root: Path, tag: st
     return ok, time.perf_counter() - start
 
 
-async def _ours(bridge: DataBridge, topcat: str, df: pd.DataFrame, transport: str
-                ) -> tuple[float, float]:
+async def _ours(bridge: DataBridge, topcat: str, df: pd.DataFrame, transport: str,
+                format: str | None = None) -> tuple[float, float]:
     start = time.perf_counter()
     receipt = await bridge.send_table(df, to=topcat, name=f"ours-{transport}",
-                                      transport=transport)
+                                      transport=transport, format=format)
     ok = time.perf_counter() - start
     assert receipt.succeeded, receipt.summary()
     await until_listed(bridge.client, topcat, receipt.table.table_id)
@@ -239,11 +305,14 @@ async def topcat_times(
                 bridge = DataBridge(client, timeout=3600, local_dir=root / "files")
                 await _ours(bridge, topcat, frame(1000), "auto")  # warm TOPCAT's JIT up
                 await _ours(bridge, topcat, frame(1000), "http")
+                await _href(bridge, topcat, frame(1000), "warm")
                 for rows in sizes:
                     df = frame(rows)
                     found = times.setdefault(rows, {})
                     found[AUTO] = await _ours(bridge, topcat, df, "auto")
                     found[HTTP] = await _ours(bridge, topcat, df, "http")
+                    found[HREF] = await _href(bridge, topcat, df, str(rows))
+                    found[FITS_HTTP] = await _ours(bridge, topcat, df, "http", "fits")
                     if rows <= usual_max:
                         found[USUAL] = await _usual(client, topcat, df, root, str(rows))
                     del df
@@ -291,7 +360,7 @@ def report_topcat(args: argparse.Namespace) -> None:
     for rows, paths in found.items():
         print(f"TOPCAT, {rows:,} x {COLUMNS} float64 ({rows * COLUMNS * 8 / 1e6:.0f} MB):")
         usual_listed = paths.get(USUAL, (None, None))[1]
-        for label in (USUAL, HTTP, AUTO):
+        for label in (USUAL, HTTP, HREF, FITS_HTTP, AUTO):
             if label not in paths:
                 print(f"  {label}: skipped (over --usual-max-rows)")
                 continue

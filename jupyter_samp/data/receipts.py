@@ -131,7 +131,9 @@ class Receipt:
                 colour, state = "#a60", f"warning: {warnings[cid]}"
             else:
                 colour, state = "#060", "ok"
+            via = html.escape(self.transports.get(cid, ""))
             rows.append(f"<tr><td><b>{html.escape(self.name(cid))}</b> ({html.escape(cid)})</td>"
-                        f"<td style='color:{colour}'>{html.escape(state)}</td></tr>")
+                        f"<td style='color:{colour}'>{html.escape(state)}</td>"
+                        f"<td>{via}</td></tr>")
         caption = f"<caption style='text-align:left'>{html.escape(self.mtype)}</caption>"
         return f"<table>{caption}{''.join(rows)}</table>"

@@ -243,7 +243,7 @@ class Route:
 def route_for(client_id: str, rendition: Rendition, view: Any, transport: str) -> Route:
     """The route of one recipient, using ``table.load.stil`` where it keeps more metadata."""
     if rendition.format == "fits" and rendition.mtype == TABLE_MTYPES["fits"] and (
-            transport == "file" and maps_fits(view) and view.accepts(STIL_MTYPE)):
+            maps_fits(view) and view.accepts(STIL_MTYPE)):
         return Route(client_id, rendition, transport, STIL_MTYPE, {"format": "fits-plus"})
     return Route(client_id, rendition, transport)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,40 @@ def test_files_are_private_and_go_with_remove_and_close(tmp_path: Path) -> None:
     files.close()  # twice is harmless
     with pytest.raises(LocalFilesError, match="closed"):
         files.write([b"x"], "late.fits")
+
+
+_PEEK = """
+import os, sys
+os.setgid(65534); os.setuid(65534)
+for path in sys.argv[1:]:
+    try:
+        os.listdir(path) if os.path.isdir(path) else open(path, "rb").read()
+        print("read", path)
+    except PermissionError:
+        print("refused", path)
+"""
+
+
+def test_another_user_cannot_list_or_read_the_files() -> None:
+    # Outside pytest's own 0700 directories, so that only ours keep another user out.
+    root = Path(tempfile.mkdtemp())
+    try:
+        os.chmod(root, 0o755)
+        (root / "open.txt").write_text("anyone")  # the control: reachable and readable
+        files = LocalFiles(root / "base")
+        written = files.write([b"secret"], "t.fits")
+        if os.getuid() == 0:  # root can check as another user (nobody)
+            paths = [str(root / "open.txt"), str(files.base), str(files.path), str(written.path)]
+            peek = subprocess.run([sys.executable, "-c", _PEEK, *paths], capture_output=True,
+                                  text=True, timeout=60)
+            assert peek.stdout.split() == ["read", paths[0], "refused", paths[1],
+                                           "refused", paths[2], "refused", paths[3]], peek.stderr
+        for private in (files.base, files.path):
+            assert mode(private) & 0o077 == 0
+        assert mode(written.path) & 0o077 == 0
+        files.close()
+    finally:
+        shutil.rmtree(root)
 
 
 def test_a_symlink_or_a_file_in_place_of_the_directory_is_refused(tmp_path: Path) -> None:
