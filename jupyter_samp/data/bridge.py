@@ -227,10 +227,12 @@ class DataBridge(ReceivingMixin):
         table_id : str, optional
             Identifier for later messages; default a new unique one.
         format : {"votable", "fits"}, optional
-            Default: per recipient, FITS-plus (``table.load.fits``) over a
-            local file when every column fits FITS, else VOTable BINARY2
-            (``table.load.votable``), or the one a recipient accepts; a
-            file keeps what its name says.
+            Default, per recipient: FITS-plus (a FITS table with its VOTable
+            metadata; ``table.load.stil``) to TOPCAT or STILTS over a local
+            file when every column fits FITS (ASCII text), else VOTable
+            BINARY2 (``table.load.votable``); FITS (``table.load.fits``) to
+            an application that takes only that. A file keeps what its
+            name says.
         timeout : float, optional
             Seconds to wait for the recipients to load it.
         transport : {"auto", "file", "http"}
@@ -419,10 +421,16 @@ class DataBridge(ReceivingMixin):
         rendition = from_prepared(prepared, "image.load.fits")
         routes, refused = routes_for(self.client, [rendition], targets, transport)
         params = {"image-id": ident, "name": ascii_label(label)}
-        delivery = asyncio.get_running_loop().create_task(send_routed(
-            self.outputs, ident, routes, params, self._deliver_some, timeout,
-            transport == "auto", refused))
-        return ImageHandle(ident, "", label, delivery)
+        handle: ImageHandle
+
+        async def send() -> Receipt:
+            receipt = await send_routed(self.outputs, ident, routes, params, self._deliver_some,
+                                        timeout, transport == "auto", refused)
+            handle.url = receipt.url or ""
+            return receipt
+
+        handle = ImageHandle(ident, "", label, asyncio.get_running_loop().create_task(send()))
+        return handle
 
     async def send_spectrum(
         self,

@@ -67,7 +67,7 @@ def check_transport(transport: str) -> str:
 def hub_is_local(client: Client) -> bool:
     """True when the hub is reached at an address of this machine (loopback or own name)."""
     host = urlparse(client.hub_url or "").hostname or ""
-    if host in ("localhost", socket.gethostname(), socket.getfqdn()):
+    if host in ("localhost", socket.gethostname()):  # no getfqdn: it may wait for DNS
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
