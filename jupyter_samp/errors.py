@@ -24,6 +24,7 @@ split by whose fault it is, so callers can catch exactly what they can handle::
     ├── AmbiguousClientError (also LookupError) a friendly name matched several apps
     ├── DeliveryError                          a table or image failed for some recipients
     ├── FetchError                             a received URL could not be fetched
+    ├── LocalFilesError                        no safe private directory for file:// data
     └── ProtocolError                          malformed XML-RPC or HTTP on the wire
 
 Faults travel between our hub and our client as XML-RPC faults whose
@@ -51,6 +52,7 @@ __all__ = [
     "HubUnavailableError",
     "InvalidRequestError",
     "InvalidValueError",
+    "LocalFilesError",
     "MTypeBlockedError",
     "NoSuchClientError",
     "NotCallableError",
@@ -224,6 +226,15 @@ class DeliveryError(SampError):
 
 class FetchError(SampError):
     """A URL could not be fetched (unreachable, HTTP error, too large, unsupported)."""
+
+
+class LocalFilesError(SampError):
+    """Data could not be written to a private local file (``transport="file"``).
+
+    The directory was a symlink, belonged to another user, could not be
+    created, or the disk was full. With ``transport="auto"`` this is not
+    raised: the data goes over HTTP and the receipt says why.
+    """
 
 
 FAULT_CODES: dict[int, type[HubFault]] = {

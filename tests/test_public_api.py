@@ -17,8 +17,8 @@ from jupyter_samp.errors import SampError
 ERRORS = [
     "AmbiguousClientError", "BadReplyError", "BlockedByBrowserError", "CallTimeoutError",
     "ClientTimeoutError", "DeliveryError", "ErrorResponse", "FetchError",
-    "HubAlreadyRunningError", "HubFault",
-    "HubUnavailableError", "InvalidRequestError", "InvalidValueError", "MTypeBlockedError",
+    "HubAlreadyRunningError", "HubFault", "HubUnavailableError", "InvalidRequestError",
+    "InvalidValueError", "LocalFilesError", "MTypeBlockedError",
     "NoSuchClientError", "NotCallableError", "NotConnectedError", "NotRegisteredError",
     "NotSubscribedError", "ProtocolError", "RegistrationRefusedError", "SampError",
     "TransportError",

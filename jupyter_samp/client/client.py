@@ -225,6 +225,15 @@ class Client(SendingMixin):
         return self._proxy.url if self._proxy is not None else None
 
     @property
+    def hub_shares_files(self) -> bool:
+        """True while connected to a hub whose applications can read this machine's files.
+
+        False for a hub reached through the notebook's browser page (its
+        applications run on the user's computer) or on another host.
+        """
+        return self._proxy is not None and self._proxy.shares_files()
+
+    @property
     def private_key(self) -> str | None:
         """This registration's private key (checked on every incoming callback)."""
         return self._proxy.private_key if self._proxy is not None else None

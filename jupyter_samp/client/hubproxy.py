@@ -8,7 +8,10 @@ browser relay of :mod:`jupyter_samp.remote`, implements the same protocol.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from jupyter_samp.errors import (
     ClientTimeoutError,
@@ -51,6 +54,9 @@ class HubConnection(Protocol):
 
     def follows_lockfile(self) -> bool:
         """Whether the hub is found through a lockfile (watched for replacement)."""
+
+    def shares_files(self) -> bool:
+        """Whether the hub's other clients run on this machine and can read its files."""
 
     def close(self) -> None:
         """Release what the connection holds."""
@@ -127,6 +133,20 @@ class StandardHubProxy:
     def follows_lockfile(self) -> bool:
         """True: the Standard Profile finds its hub through the lockfile."""
         return True
+
+    def shares_files(self) -> bool:
+        """True when the hub listens on this machine (loopback, or its own host name).
+
+        No DNS lookup is made: a name other than ``localhost`` or the host's
+        own counts as another machine.
+        """
+        host = urlsplit(self.url or "").hostname or ""
+        if host in ("localhost", socket.gethostname()):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     async def _call(self, method: str, params: list[Any], timeout: float | None) -> Any:
         if self.url is None:

@@ -14,8 +14,12 @@ Typical use::
         await bridge.send_image(image, wcs=wcs)          # every image viewer
         await bridge.point_at(SkyCoord.from_name("M31")) # recentre them
 
-Data is served by a :class:`~jupyter_samp.data.resources.ResourceServer` on
-127.0.0.1 at unguessable URLs, streamed as it is fetched. Everything is
+Applications on this machine get the data as a private local file
+(``file://``; TOPCAT maps a FITS file at once), the others from a
+:class:`~jupyter_samp.data.resources.ResourceServer` on 127.0.0.1 at
+unguessable URLs, streamed as it is fetched; ``transport=`` chooses (see
+:mod:`jupyter_samp.data.routes`), and the receipt tells how each recipient
+got it. Everything is
 checked before any message is sent: a table with an object column, a 3-D
 array for an image viewer, an unknown recipient raise at once.
 
@@ -49,6 +53,7 @@ from jupyter_samp.data.handles import ImageHandle, TableHandle
 from jupyter_samp.data.labels import ascii_label
 from jupyter_samp.data.prepare import (
     Prepared,
+    is_url,
     prepare_image,
     prepare_spectrum,
     prepare_table,
@@ -57,6 +62,15 @@ from jupyter_samp.data.prepare import (
 from jupyter_samp.data.receipts import Receipt
 from jupyter_samp.data.receive import ReceivingMixin
 from jupyter_samp.data.resources import Resource, ResourceServer
+from jupyter_samp.data.routes import (
+    Outputs,
+    Rendition,
+    Route,
+    check_transport,
+    choose,
+    send_routed,
+)
+from jupyter_samp.data.sending import from_prepared, routes_for, table_renditions
 from jupyter_samp.data.sky import sky_position
 from jupyter_samp.errors import InvalidValueError
 
@@ -86,6 +100,9 @@ class DataBridge(ReceivingMixin):
         Largest table or image accepted from another application.
     fetch_timeout : float
         Seconds allowed to download one received table or image.
+    local_dir : path, optional
+        Parent of the private directory for local files (default the user's
+        runtime directory, else the temporary directory).
     """
 
     def __init__(
@@ -96,6 +113,7 @@ class DataBridge(ReceivingMixin):
         timeout: float = 120.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
         fetch_timeout: float = 600.0,
+        local_dir: Any = None,
     ) -> None:
         ReceivingMixin.__init__(self)
         self.client = client
@@ -108,11 +126,13 @@ class DataBridge(ReceivingMixin):
         self.max_bytes = max_bytes
         self.fetch_timeout = fetch_timeout
         self.resources: list[Resource] = []
+        self.outputs = Outputs(self.server, base=local_dir)
         self._counter = itertools.count(1)
         self._used_ids: set[str] = set()
 
     async def close(self) -> None:
-        """Stop serving everything published, unsubscribe, and stop an own server."""
+        """Stop serving what was published, remove local files, unsubscribe, stop an own server."""
+        self.outputs.close()
         for resource in self.resources:
             resource.withdraw()
         self.resources.clear()
@@ -145,8 +165,12 @@ class DataBridge(ReceivingMixin):
         return resource.url
 
     def forget(self, handle: TableHandle) -> None:
-        """Stop serving a table's data and tracking its selections."""
+        """Stop serving a table's data (its local files removed) and tracking its selections."""
         self.untrack(handle)
+        for url in self.outputs.urls(handle.table_id):
+            if self._by_url.get(url) is handle:
+                del self._by_url[url]
+        self.outputs.release(handle.table_id)
         for resource in [r for r in self.resources if r.url == handle.url]:
             resource.withdraw()
             self.resources.remove(resource)
@@ -170,6 +194,19 @@ class DataBridge(ReceivingMixin):
         self._used_ids.add(ident)
         return ident
 
+    def _check_transport(self, transport: str) -> None:
+        """Refuse an unknown transport, or ``"file"`` without a usable private directory.
+
+        Raises
+        ------
+        InvalidValueError
+            Not ``"auto"``, ``"file"`` or ``"http"``.
+        LocalFilesError
+            ``"file"``, and the directory cannot be made safely.
+        """
+        if check_transport(transport) == "file":
+            self.outputs.local()
+
     def _targets(self, mtype: str, to: Targets) -> list[str] | None:
         targets = resolve_targets(self.client, to)
         check_subscribers(self.client, mtype, targets)
@@ -186,6 +223,7 @@ class DataBridge(ReceivingMixin):
         table_id: str | None = None,
         format: str | None = None,
         timeout: float | None = None,
+        transport: str = "auto",
         **options: Any,
     ) -> TableReceipt:
         """Send a table (``table.load.votable``, or ``table.load.fits`` with ``format="fits"``).
@@ -207,9 +245,20 @@ class DataBridge(ReceivingMixin):
         table_id : str, optional
             Identifier for later messages; default a new unique one.
         format : {"votable", "fits"}, optional
-            Default VOTable BINARY2 (or what a file name says).
+            Default, per recipient: FITS-plus (a FITS table with its VOTable
+            metadata; ``table.load.stil``) to TOPCAT or STILTS over a local
+            file when every column fits FITS (ASCII text), else VOTable
+            BINARY2 (``table.load.votable``); FITS (``table.load.fits``) to
+            an application that takes only that. A file keeps what its
+            name says.
         timeout : float, optional
             Seconds to wait for the recipients to load it.
+        transport : {"auto", "file", "http"}
+            ``"auto"``: a private ``file://`` URL for applications on this
+            machine, falling back to HTTP at once for one that answers
+            ``samp.error``; ``"file"``: local files only; ``"http"``: the
+            resource server only. The receipt's ``transports`` says what each
+            recipient got.
         **options
             Encoder options: ``serialization``, ``index``, ``units``, ``ucds``,
             ``descriptions``, ``description``, ``chunk_rows``.
@@ -229,9 +278,12 @@ class DataBridge(ReceivingMixin):
             No ``to`` and no application accepts tables.
         FileNotFoundError
             A path that does not exist.
+        LocalFilesError
+            ``transport="file"`` and the private directory cannot be used.
         """
         return await self.start_table(
-            data, to, name=name, table_id=table_id, format=format, timeout=timeout, **options
+            data, to, name=name, table_id=table_id, format=format, timeout=timeout,
+            transport=transport, **options
         ).delivery  # type: ignore[misc]
 
     def start_table(
@@ -243,6 +295,7 @@ class DataBridge(ReceivingMixin):
         table_id: str | None = None,
         format: str | None = None,
         timeout: float | None = None,
+        transport: str = "auto",
         **options: Any,
     ) -> TableHandle:
         """Check and publish a table, and start sending it in the background.
@@ -253,18 +306,64 @@ class DataBridge(ReceivingMixin):
         :meth:`send_table` and raises what it raises. Needs a running loop.
         """
         label = self._label(name, data, "table")
-        prepared = prepare_table(data, format=format, name=label, **options)
-        mtype = "table.load.fits" if prepared.format == "fits" else "table.load.votable"
-        targets, note = table_targets(self.client, mtype, to)
+        self._check_transport(transport)
+        if is_url(data):
+            prepared = prepare_table(data, format=format, name=label, **options)
+            mtype = "table.load.fits" if prepared.format == "fits" else "table.load.votable"
+            targets, note = table_targets(self.client, mtype, to)
+            ident = self._new_id(table_id, label)
+            handle = TableHandle(data, table_id=ident, url=self.publish(prepared), name=label,
+                                 nrows=_rows(data), bridge=self)
+            self.track(handle)
+            handle.delivery = asyncio.get_running_loop().create_task(
+                self._send_table(handle, mtype, targets, timeout, note))
+            return handle
+        renditions, nrows = table_renditions(data, format, label, options)
+        targets, note = table_targets(self.client, [r.mtype for r in renditions], to)
+        routes, refused = routes_for(self.client, renditions, targets, transport)
         ident = self._new_id(table_id, label)
-        handle = TableHandle(data, table_id=ident, url=self.publish(prepared), name=label,
-                             nrows=prepared.nrows if prepared.nrows is not None else _rows(data),
-                             bridge=self)
+        handle = TableHandle(data, table_id=ident, url="", name=label,
+                             nrows=nrows if nrows is not None else _rows(data), bridge=self)
         self.track(handle)
         handle.delivery = asyncio.get_running_loop().create_task(
-            self._send_table(handle, mtype, targets, timeout, note)
-        )
+            self._send_routed_table(handle, routes, refused, transport, timeout, renditions,
+                                    note))
         return handle
+
+    async def _send_routed_table(self, handle: TableHandle, routes: list[Route],
+                                 refused: dict[str, str], transport: str,
+                                 timeout: float | None,
+                                 renditions: list[Rendition], note: str = "") -> TableReceipt:
+        await self.client.flush()  # selections may come back at once
+        params = {"table-id": handle.table_id, "name": ascii_label(handle.name or "")}
+        def over_http(route: Route) -> Rendition:
+            view = self.client.clients.get(route.client_id)
+            return choose(renditions, view, False) or route.rendition
+
+        receipt = await send_routed(self.outputs, handle.table_id, routes, params,
+                                    self._load_table, timeout, transport == "auto", refused,
+                                    over_http)
+        receipt.note = "; ".join(filter(None, [note, receipt.note]))
+        handle.url = receipt.url or ""
+        for url in self.outputs.urls(handle.table_id):
+            self._by_url.setdefault(url, handle)  # selections may name any copy it was sent as
+        result = TableReceipt(**vars(receipt))
+        result.table = handle
+        handle.receipt = result
+        return result
+
+    async def _load_table(self, mtype: str, params: dict[str, Any], targets: list[str],
+                          timeout: float | None) -> Receipt:
+        """Send one copy of a table (one URL) to ``targets``, confirming unanswered loads."""
+        url = params.get("url")
+        resource = next((r for r in self.resources if r.url == url), None)
+        if resource is None:  # a local file: readable at once, nothing to watch
+            fetched = asyncio.Event()
+            fetched.set()
+        else:
+            fetched = downloaded(resource)
+        return await self._deliver(mtype, params, targets, timeout,
+                                   partial(load_table, fetched=fetched))
 
     async def _send_table(
         self, handle: TableHandle, mtype: str, targets: list[str] | None, timeout: float | None,
@@ -293,6 +392,7 @@ class DataBridge(ReceivingMixin):
         wcs: Any = None,
         allow_ndim: bool = False,
         timeout: float | None = None,
+        transport: str = "auto",
     ) -> Receipt:
         """Send a FITS image (``image.load.fits``).
 
@@ -304,20 +404,21 @@ class DataBridge(ReceivingMixin):
             Extra header cards and world coordinates for arrays and HDUs.
         allow_ndim : bool
             Send a cube or a 1-D array anyway (viewers expect 2-D images).
-        to, name, image_id, timeout
-            As for :meth:`send_table`.
+        to, name, image_id, timeout, transport
+            As for :meth:`send_table`. Aladin loads images from local files
+            only, so ``transport="http"`` does not reach it.
 
         Raises
         ------
         InvalidValueError
             An image that is not 2-D (without ``allow_ndim``), a table, a
             type FITS cannot hold, an invalid header, a reused ``image_id``.
-        NoSuchClientError, AmbiguousClientError, NotSubscribedError
+        NoSuchClientError, AmbiguousClientError, NotSubscribedError, LocalFilesError
             As for :meth:`send_table`.
         """
         return await self.start_image(
             data, to, name=name, image_id=image_id, header=header, wcs=wcs,
-            allow_ndim=allow_ndim, timeout=timeout,
+            allow_ndim=allow_ndim, timeout=timeout, transport=transport,
         )
 
     def start_image(
@@ -331,6 +432,7 @@ class DataBridge(ReceivingMixin):
         wcs: Any = None,
         allow_ndim: bool = False,
         timeout: float | None = None,
+        transport: str = "auto",
     ) -> ImageHandle:
         """Check and publish an image, and start sending it in the background.
 
@@ -340,14 +442,28 @@ class DataBridge(ReceivingMixin):
         of :meth:`send_image` and raises what it raises. Needs a running loop.
         """
         label = self._label(name, data, "image")
+        self._check_transport(transport)
         prepared = prepare_image(data, name=label, header=header, wcs=wcs, allow_ndim=allow_ndim)
         targets = self._targets("image.load.fits", to)
-        url, ident = self.publish(prepared), self._new_id(image_id, label)
-        params = {"url": url, "image-id": ident, "name": ascii_label(label)}
-        delivery = asyncio.get_running_loop().create_task(
-            self._deliver("image.load.fits", params, targets, timeout)
-        )
-        return ImageHandle(ident, url, label, delivery)
+        ident = self._new_id(image_id, label)
+        if prepared.url is not None:
+            params = {"url": prepared.url, "image-id": ident, "name": ascii_label(label)}
+            delivery = asyncio.get_running_loop().create_task(
+                self._deliver("image.load.fits", params, targets, timeout))
+            return ImageHandle(ident, prepared.url, label, delivery)
+        rendition = from_prepared(prepared, "image.load.fits")
+        routes, refused = routes_for(self.client, [rendition], targets, transport)
+        params = {"image-id": ident, "name": ascii_label(label)}
+        handle: ImageHandle
+
+        async def send() -> Receipt:
+            receipt = await send_routed(self.outputs, ident, routes, params, self._deliver,
+                                        timeout, transport == "auto", refused)
+            handle.url = receipt.url or ""
+            return receipt
+
+        handle = ImageHandle(ident, "", label, asyncio.get_running_loop().create_task(send()))
+        return handle
 
     async def send_spectrum(
         self,

@@ -8,7 +8,7 @@ answers with a timeout, and filling in a :class:`~jupyter_samp.data.receipts.Rec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from jupyter_samp.client import Client, Response
@@ -44,9 +44,12 @@ def resolve_targets(client: Client, to: Targets) -> list[str] | None:
     return list(dict.fromkeys(client.resolve(name) for name in names))
 
 
-def table_targets(client: Client, mtype: str, to: Targets) -> tuple[list[str] | None, str]:
+def table_targets(client: Client, mtypes: str | Sequence[str], to: Targets
+                  ) -> tuple[list[str] | None, str]:
     """Recipients of a table, and a note saying whom a default send left out.
 
+    ``mtypes`` are the loads the table can be sent as (``table.load.votable``,
+    ``table.load.stil``, ...); an application accepting any of them counts.
     With ``to`` None a table goes to the table viewers (TOPCAT and the
     like): DS9 and Aladin subscribe to tables too, but show them as
     catalogs over an image, and a table sent "to everyone" opening a DS9
@@ -59,14 +62,19 @@ def table_targets(client: Client, mtype: str, to: Targets) -> tuple[list[str] | 
     NoSuchClientError, AmbiguousClientError
         A name in ``to`` matches no application, or several.
     NotSubscribedError
-        The default or ``ALL`` and no connected application accepts ``mtype``.
+        The default or ``ALL`` and no connected application accepts any of ``mtypes``.
     """
-    if to is not None:
-        targets = resolve_targets(client, to)
-        check_subscribers(client, mtype, targets)
-        return targets, ""
-    check_subscribers(client, mtype, None)
-    accepting = client.subscribers(mtype)
+    wanted = [mtypes] if isinstance(mtypes, str) else list(mtypes)
+    if to is not None and to != ALL:
+        return resolve_targets(client, to), ""
+    accepting = list({view.id: view for mtype in wanted
+                      for view in client.subscribers(mtype)}.values())
+    if not accepting:
+        raise NotSubscribedError(
+            f"No connected application accepts {' or '.join(wanted)}; start one (e.g. "
+            "TOPCAT for tables, DS9 or Aladin for images) or check client.clients")
+    if to == ALL:
+        return None, ""
     viewers = [view for view in accepting if not view.accepts(IMAGE_MTYPE)]
     others = [view.name for view in accepting if view.accepts(IMAGE_MTYPE)]
     if not viewers:

@@ -265,7 +265,8 @@ class ImageHandle:
     image_id : str
         The identifier SAMP messages use for it.
     url : str
-        Where it was offered.
+        Where it was offered (for a send by ``file://`` or HTTP chosen per
+        recipient: the first URL, set once the sending has ended).
     name : str
         Its label in other applications.
     delivery : asyncio.Task

@@ -111,7 +111,7 @@ class Segment:
     """A piece of a document: its exact size, and how to produce it."""
 
     size: int
-    produce: Callable[[], bytes]
+    produce: Callable[[], Piece]
 
 
 class SegmentPayload(Payload):
@@ -120,7 +120,8 @@ class SegmentPayload(Payload):
     Parameters
     ----------
     segments : sequence of Segment
-        In document order. Each ``produce()`` must return exactly ``size`` bytes.
+        In document order. Each ``produce()`` must return exactly ``size``
+        bytes (or a view of them).
     """
 
     def __init__(self, segments: Sequence[Segment]) -> None:

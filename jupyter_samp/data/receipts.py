@@ -35,7 +35,12 @@ class Receipt:
         Client id -> why it failed without answering (refused by the hub,
         no response in time), in words.
     url : str or None
-        The URL of the data sent, if any.
+        The URL of the data sent, if any (the first, when recipients got
+        different ones).
+    transports : dict
+        Client id -> how the data went to it, e.g. ``"file, fits"`` or
+        ``"http, votable (the file:// URL failed: ...)"``; empty for
+        messages that carry no data.
     note : str
         What the sender chose for the user, in words (whom a default send
         left out, ...); empty when there is nothing to say.
@@ -48,6 +53,7 @@ class Receipt:
     failures: dict[str, str] = field(default_factory=dict)
     timed_out: list[str] = field(default_factory=list)
     url: str | None = None
+    transports: dict[str, str] = field(default_factory=dict)
     note: str = ""
 
     @property
@@ -106,7 +112,8 @@ class Receipt:
                 state = f"samp.warning: {self.warnings[cid]}"
             else:
                 state = "samp.ok"
-            lines.append(f"  {self.name(cid)} ({cid}): {state}")
+            via = f" [{self.transports[cid]}]" if cid in self.transports else ""
+            lines.append(f"  {self.name(cid)} ({cid}): {state}{via}")
         if self.note:
             lines.append(f"  ({self.note})")
         return "\n".join(lines)
@@ -143,9 +150,11 @@ class Receipt:
                 colour, state = "#a60", f"warning: {warnings[cid]}"
             else:
                 colour, state = "#060", "ok"
+            via = html.escape(self.transports.get(cid, ""))
             rows.append(f"<tr><td><b>{html.escape(self.name(cid))}</b> ({html.escape(cid)})</td>"
-                        f"<td style='color:{colour}'>{html.escape(state)}</td></tr>")
+                        f"<td style='color:{colour}'>{html.escape(state)}</td>"
+                        f"<td>{via}</td></tr>")
         caption = f"<caption style='text-align:left'>{html.escape(self.mtype)}</caption>"
         if self.note:
-            rows.append(f"<tr><td colspan='2'><i>{html.escape(self.note)}</i></td></tr>")
+            rows.append(f"<tr><td colspan='3'><i>{html.escape(self.note)}</i></td></tr>")
         return f"<table>{caption}{''.join(rows)}</table>"

@@ -38,6 +38,8 @@ class SampMagics(Magics):
     @argument("--to", help="the application to send to (name or id), or 'all'; default for a "
               "table: the table viewers (not DS9 or Aladin), for an image: all that accept it")
     @argument("--name", help="the name the table or image gets in the receiving application")
+    @argument("--transport", choices=("auto", "file", "http"), default="auto",
+              help="send/image: a local file:// for applications here (auto, file) or HTTP")
     @argument("--web", action="store_true",
               help="with connect: let a hub started here serve web pages (asks you each time)")
     @argument("--hub", choices=("auto", "start", "connect", "browser"), default="auto",
@@ -121,13 +123,15 @@ class SampMagics(Magics):
 
     def _do_send(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
-        handle = session.send_table(data, to=args.to, name=args.name or args.args[0])
+        handle = session.send_table(data, to=args.to, name=args.name or args.args[0],
+                                    transport=args.transport)
         self._show_delivery(session, handle, f"sending {args.args[0]}")
         return None
 
     def _do_image(self, session: SampSession, args: Any) -> Any:
         data = self._variable(args)
-        handle = session.send_image(data, to=args.to, name=args.name or args.args[0])
+        handle = session.send_image(data, to=args.to, name=args.name or args.args[0],
+                                    transport=args.transport)
         self._show_delivery(session, handle, f"sending image {args.args[0]}")
         return None
 

@@ -270,11 +270,20 @@ class SampSession:
         """Call ``progress(bytes_sent, total)`` as recipients download ``handle``'s data.
 
         ``total`` is None when the size is not known in advance. Nothing is
-        called for data sent by reference (a URL given by the caller).
+        called for data sent by reference (a URL given by the caller) or as
+        local files (they are read, not downloaded); HTTP copies published
+        later (a recipient falling back from its file) are followed too.
         """
-        for resource in self._bridge().resources:
-            if resource.url == handle.url:
-                resource.observe(lambda _resource, sent, total: progress(sent, total))
+        bridge = self._bridge()
+
+        def follow(resource: Any) -> None:
+            resource.observe(lambda _resource, sent, total: progress(sent, total))
+
+        key = getattr(handle, "table_id", None) or getattr(handle, "image_id", "")
+        bridge.outputs.watch(key, follow)
+        for resource in bridge.resources:
+            if handle.url and resource.url == handle.url:
+                follow(resource)
 
     # ------------------------------------------------------------ messages
 

@@ -118,6 +118,10 @@ class BrowserHubConnection:
         """False: the page, not a lockfile, says where the hub is."""
         return False
 
+    def shares_files(self) -> bool:
+        """False: the hub and its applications are on the browser's computer, not here."""
+        return False
+
     def close(self) -> None:
         """Stop the page's pulling for this registration (if a page is there to tell)."""
         with contextlib.suppress(SampError):

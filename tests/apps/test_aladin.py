@@ -11,6 +11,9 @@ dialogs exist, when a table makes it throw a NullPointerException.
 What is checked, since ``samp.ok`` is not proof: that Aladin holds each
 table (it answers ``table.select.rowList`` about it; it answers an error
 for a table it does not hold), and where it points (``coord.get.sky``).
+Images reach Aladin from local files only: over ``http://`` it answers
+"Could not load image !" (it probes the URL for a HiPS), so its ``samp.ok``
+to an image sent by the ``file://`` fast path is the proof there.
 Aladin's ``script.aladin.send status`` is not used: its answer carries a
 degree sign, which SAMP strings cannot, so no caller ever gets it.
 """
@@ -27,11 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import pytest_asyncio
+from astropy.wcs import WCS
 
 from jupyter_samp import Client, Hub, connect
+from jupyter_samp.data import DataBridge
 from jupyter_samp.notebook import session as session_module
 from jupyter_samp.notebook.session import SampSession
 from jupyter_samp.testing import PeerProcess, SampEnvironment
@@ -195,3 +201,17 @@ async def test_a_later_table_is_answered_by_aladin_itself(
         subprocess.run(["import", "-display", aladin.display, "-window", "root",
                         str(ARTIFACTS / "aladin.png")], check=False, timeout=30,
                        capture_output=True)
+
+
+async def test_an_image_reaches_aladin_by_a_local_file(aladin: AladinDesk,
+                                                       tmp_path: Path) -> None:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [30.0, 20.0]
+    wcs.wcs.cdelt = [-0.001, 0.001]
+    image = np.random.default_rng(3).normal(100, 5, (40, 60)).astype("f4")
+    async with DataBridge(aladin.client, timeout=60, local_dir=tmp_path / "files") as bridge:
+        receipt = await bridge.send_image(image, to=aladin.aladin, wcs=wcs, name="field")
+        assert receipt.ok == [aladin.aladin], receipt.summary()
+        assert receipt.transports[aladin.aladin] == "file, fits"

@@ -129,8 +129,10 @@ async def test_file_url_and_path_are_read_from_disk(pair: Pair, tmp_path: Path) 
     image.write_bytes(fits_bytes(np.ones((4, 4))))
     await pair.out.send_table(vot.as_uri())  # a file: URL goes as it is
     assert got[-1].url == vot.as_uri() and len(got[-1].data) == 4
-    await pair.out.send_table(vot)  # a path is served over HTTP
+    await pair.out.send_table(vot, transport="http")  # a path is served over HTTP
     assert got[-1].url.startswith("http://127.0.0.1:") and len(got[-1].data) == 4
+    await pair.out.send_table(vot)  # or, to an application here, sent as its own file: URL
+    assert got[-1].url == vot.resolve().as_uri() and len(got[-1].data) == 4
     await pair.out.send_image(str(image))
     assert got[-1].data[0].data.shape == (4, 4)
 

@@ -122,7 +122,7 @@ async def test_send_shows_the_download_then_the_outcome_in_the_cell_and_the_log(
         await wait_until(lambda: bool(client.subscribers("table.load.votable")), client)
         shell.user_ns["big"] = pd.DataFrame({"x": np.arange(500_000, dtype=float)})
         with capture_output() as captured:
-            shell.run_line_magic("samp", "send big --to viewer")
+            shell.run_line_magic("samp", "send big --to viewer --transport http")
             handle = fresh_session.handle_of(shell.user_ns["big"])
             await asyncio.wait_for(handle.delivery, 30)
         await inbox.close()
