@@ -85,6 +85,10 @@ class Rendition:
         Its media type (for HTTP).
     path_url : str or None
         A ``file://`` URL of the user's own file, sent as it is (no copy).
+    plain_fits_loss : str or None
+        For FITS-plus: what a reader of plain FITS would lose (non-ASCII
+        column names or descriptions, kept only in the VOTable metadata),
+        or None when nothing.
     """
 
     format: str
@@ -93,6 +97,7 @@ class Rendition:
     filename: str
     content_type: str
     path_url: str | None = None
+    plain_fits_loss: str | None = None
     file: LocalFile | None = None
     resource: Resource | None = None
 

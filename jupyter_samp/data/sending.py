@@ -94,7 +94,18 @@ def _fits_rendition(data: Any, name: str, options: dict[str, Any],
     if not plan.fits_ok:
         return None
     return Rendition("fits", TABLE_MTYPES["fits"], plan.payload(),
-                     slug(name, "table") + ".fits", FITS_TYPE)
+                     slug(name, "table") + ".fits", FITS_TYPE,
+                     plain_fits_loss=_non_ascii_headers(plan))
+
+
+def _non_ascii_headers(plan: Any) -> str | None:
+    """Which columns' names or descriptions plain FITS headers cannot hold, in words."""
+    for source in (field.source for field in plan.votable.fields):
+        for what, text in (("name", source.name), ("description", source.description)):
+            if isinstance(text, str) and not text.isascii():
+                return (f"column {source.name!r} has a non-ASCII {what}, which plain FITS "
+                        "headers cannot hold")
+    return None
 
 
 def routes_for(client: Client, renditions: list[Rendition], targets: list[str] | None,
@@ -123,5 +134,14 @@ def routes_for(client: Client, renditions: list[Rendition], targets: list[str] |
         if rendition is None:
             refused[cid] = f"is not subscribed to {' or '.join(r.mtype for r in renditions)}"
             continue
-        routes.append(route_for(cid, rendition, view, "file" if files else "http"))
+        route = route_for(cid, rendition, view, "file" if files else "http")
+        if route.mtype == TABLE_MTYPES["fits"] and rendition.plain_fits_loss:
+            # Its table.load.fits reads plain FITS: the names would be mangled.
+            rendition = choose([r for r in renditions if r.format != "fits"], view, files)
+            if rendition is None:
+                refused[cid] = (f"takes plain FITS only, and {route.rendition.plain_fits_loss}"
+                                ": send the table as a VOTable (the default format)")
+                continue
+            route = route_for(cid, rendition, view, "file" if files else "http")
+        routes.append(route)
     return routes, refused

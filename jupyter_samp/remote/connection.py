@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jupyter_samp.client.hubproxy import CallbackTarget
-from jupyter_samp.errors import ProtocolError, SampError
+from jupyter_samp.errors import HubFault, HubUnavailableError, ProtocolError, SampError
 from jupyter_samp.remote.relay import BrowserRelay
 
 PREFIX = "samp.webhub."
@@ -65,14 +65,27 @@ class BrowserHubConnection:
         return {"samp.hub.xmlrpc.url": self.url or "", "samp.secret": ""}
 
     async def ping(self, timeout: float = 5.0) -> None:
-        """Check, through the page, that the hub answers.
+        """Check, through the page, that the hub answers and still knows this registration.
+
+        Once registered the check is a keyed call (``getRegisteredClients``):
+        ``samp.webhub.ping`` takes no key, so a hub that restarted on the same
+        port would answer it and the notebook would never register again.
 
         Raises
         ------
         HubUnavailableError
-            If no page is connected or the hub does not answer it.
+            If no page is connected, the hub does not answer it, or the hub
+            no longer knows this registration (it restarted).
         """
-        await self.relay.call(PREFIX + "ping", [], timeout)
+        if self.private_key is None:
+            await self.relay.call(PREFIX + "ping", [], timeout)
+            return
+        try:
+            await self.relay.call(PREFIX + "getRegisteredClients", [self.private_key], timeout)
+        except HubFault as exc:
+            raise HubUnavailableError(
+                f"the hub no longer knows this notebook (did it restart?): {exc}"
+            ) from None
 
     async def register(self) -> dict[str, str]:
         """Register as a web client (the hub may ask the user first).

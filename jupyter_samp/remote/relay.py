@@ -75,6 +75,7 @@ class BrowserRelay:
         self._page: RelaySocket | None = None
         self._greeted = asyncio.Event()
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pulled_key: str | None = None
         self._ids = itertools.count(1)
         self._server: HTTPServer | None = None
         self.url: str | None = None
@@ -185,9 +186,11 @@ class BrowserRelay:
             If no page is connected.
         """
         self._send({"type": "pull", "key": key})
+        self._pulled_key = key
 
     def stop_pulling(self) -> None:
         """Have the page stop pulling callbacks (nothing happens with no page)."""
+        self._pulled_key = None
         if self._page is not None:
             self._send({"type": "stop"})
 
@@ -207,6 +210,7 @@ class BrowserRelay:
             return
         self._page = None
         self.hello = None
+        self._pulled_key = None
         self._greeted.clear()
         self._fail_pending("the browser page closed (the tab was closed or reloaded)")
         self._lost("the browser page that carried the SAMP route closed")
@@ -227,7 +231,7 @@ class BrowserRelay:
         elif kind == "callback":
             self._callback(data)
         elif kind == "hub-lost":
-            self._lost(f"the hub stopped answering the browser: {data.get('detail', '')}")
+            self._hub_lost(data)
         else:
             log.warning("the browser page sent an unknown message type %r", kind)
 
@@ -256,6 +260,16 @@ class BrowserRelay:
             return
         if self.receiver is not None:
             self.receiver(name, params)
+
+    def _hub_lost(self, data: dict[str, Any]) -> None:
+        # Only the pull loop of the registration in use speaks for the hub: a
+        # loop of an earlier key (ended by its unregistration) says nothing.
+        key = data.get("key")
+        if key is not None and key != self._pulled_key:
+            log.debug("the page's pull loop of an earlier registration ended")
+            return
+        self._pulled_key = None
+        self._lost(f"the hub stopped answering the browser: {data.get('detail', '')}")
 
     def _lost(self, reason: str) -> None:
         if self.on_lost is not None:

@@ -21,7 +21,6 @@ from astropy.wcs import WCS
 from jupyter_samp.data import TableEvent
 from jupyter_samp.data.codecs.decode import read_votable, to_pandas
 from jupyter_samp.data.fetch import fetch
-from jupyter_samp.errors import InvalidValueError
 from jupyter_samp.notebook.model import SampState
 from jupyter_samp.notebook.widgets import AppsPanel
 from jupyter_samp.testing import java_command, run_peer
@@ -180,14 +179,17 @@ def _top_window(tree: str, title: str) -> str | None:
 async def test_non_ascii_names_reach_topcat_faithfully(desktop: Desktop) -> None:
     """SAMP strings are ASCII; the table itself carries the astronomer's names."""
     df = pd.DataFrame({"Hα flux": [1.5, 2.5, -0.25], "θ¹ Ori": [1, 2, 3]})  # noqa: RUF001
-    with pytest.raises(InvalidValueError, match="'Hα flux' has a non-ASCII name"):  # noqa: RUF001
-        await desktop.bridge.send_table(df, to="topcat", format="fits")  # FITS cannot hold it
-    receipt = await desktop.bridge.send_table(df, to="topcat", name="θ¹ Ori C ✓")
-    assert receipt.ok == [desktop.topcat], receipt.summary()
-    held = await topcat_table(desktop, receipt.table.table_id)
-    assert list(held.columns) == ["Hα flux", "θ¹ Ori"]  # noqa: RUF001
-    assert held["Hα flux"].tolist() == [1.5, 2.5, -0.25]  # noqa: RUF001
-    assert held["θ¹ Ori"].tolist() == [1, 2, 3]
+    # As a VOTable (over HTTP) and as FITS-plus, whose VOTable metadata keeps the names
+    # that its plain FITS headers cannot hold.
+    for format, transport in (("votable", "http"), ("fits", "auto")):
+        receipt = await desktop.bridge.send_table(df, to="topcat", name="θ¹ Ori C ✓",
+                                                  format=format, transport=transport)
+        assert receipt.ok == [desktop.topcat], receipt.summary()
+        assert receipt.transports[desktop.topcat].split(", ")[1] == format
+        held = await topcat_table(desktop, receipt.table.table_id)
+        assert list(held.columns) == ["Hα flux", "θ¹ Ori"]  # noqa: RUF001
+        assert held["Hα flux"].tolist() == [1.5, 2.5, -0.25]  # noqa: RUF001
+        assert held["θ¹ Ori"].tolist() == [1, 2, 3]
 
 
 async def test_the_magic_sends_an_image_to_ds9_by_the_name_users_type(

@@ -99,6 +99,27 @@ async def test_non_ascii_text_goes_as_votable_and_fits_only_recipients_are_told(
         assert fits_only.got == []
 
 
+async def test_non_ascii_names_never_reach_a_plain_fits_reader(hub: Hub,
+                                                               sender: DataBridge) -> None:
+    """FITS-plus keeps them in its VOTable metadata; plain FITS headers would mangle them."""
+    async with connect("fits only", hub=hub.lockfile) as a, connect(
+            "fits or votable", hub=hub.lockfile) as b, connect("topcat", hub=hub.lockfile) as c:
+        fits_only = Recorder(a, "table.load.fits")
+        either = Recorder(b, "table.load.fits", "table.load.votable")
+        stil = Recorder(c, "table.load.fits", "table.load.votable", "table.load.stil")
+        await known(sender, fits_only, either, stil)
+        table = pd.DataFrame({"H\u03b1 flux": [1.5, 2.5]})
+        receipt = await sender.send_table(table, format="fits", name="lines")
+        assert "'H\u03b1 flux' has a non-ASCII name" in receipt.failed[fits_only.id]
+        assert "send the table as a VOTable" in receipt.failed[fits_only.id]
+        assert fits_only.got == [] and either.got == []  # format="fits": no VOTable made
+        assert stil.got[0].mtype == "table.load.stil"
+        default = await sender.send_table(table, name="lines")
+        assert set(default.ok) == {either.id, stil.id}, default.summary()
+        assert either.got[0].mtype == "table.load.votable"
+        assert default.transports[stil.id] == "file, fits"
+
+
 async def test_without_a_safe_directory_auto_uses_http_and_file_raises(
         hub: Hub, tmp_path: Path) -> None:
     (tmp_path / "target").mkdir()

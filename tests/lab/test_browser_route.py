@@ -5,7 +5,8 @@ The kernel is told of no hub it can reach itself; it connects with
 free port here, named by ``JUPYTER_SAMP_WEB_HUB``). A desktop client on that
 hub then receives the DataFrame the notebook sends, downloading it from the
 Jupyter server's data endpoint, and its selection reaches ``h.selection`` in
-the kernel. (Tests with the kernel and server in a network namespace of
+the kernel. A reloaded tab and a restarted desktop hub both end with the
+notebook registered again. (Tests with the kernel and server in a network namespace of
 their own, a public page and JSAMP's hub are in ``tests/remote``.)
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -60,7 +62,8 @@ def cells(web_url: str) -> list[str]:
         # Waits while the desktop selects rows: callbacks reach a busy kernel.
         "import asyncio\nselected = asyncio.get_running_loop().create_future()\n"
         "h.on_select(lambda event: selected.done() or selected.set_result(event))\n"
-        "await asyncio.wait_for(selected, 60)\n"
+        "if not len(h.selected_rows):  # unless it came before this cell ran\n"
+        "    await asyncio.wait_for(selected, 60)\n"
         "print('selected', h.selection.index.tolist())",
     ]
 
@@ -104,6 +107,20 @@ async def test_a_page_carries_the_kernel_to_the_desktop_hub(
                      if view.name == received.sender_name and view.id != first)
         assert (await viewer.call(again, "samp.app.ping", {}, timeout=30)).ok
         await wait_until(lambda: first not in viewer.clients, viewer, timeout=30)
+
+        # The desktop hub restarts: the page notices, and the notebook registers again.
+        web_url = desktop_hub.web_url
+        await desktop_hub.stop()
+        port = urlsplit(web_url).port
+        async with Hub(lockfile=desktop_hub.lockfile, web_port=port or 0,
+                       web_consent=allow) as restarted:
+            assert restarted.web_url == web_url
+            await wait_until(lambda: viewer.connected and any(
+                view.name == received.sender_name and view.accepts("samp.app.ping")
+                for view in viewer.clients.values()), viewer, timeout=60)
+            back = next(view.id for view in viewer.clients.values()
+                        if view.name == received.sender_name)
+            assert (await viewer.call(back, "samp.app.ping", {}, timeout=30)).ok
         await bridge.close()
 
 

@@ -190,7 +190,7 @@ class Relay {
         quickFailures = Date.now() - started < RETRY_MS ? quickFailures + 1 : 0;
         if (error instanceof SampFault || quickFailures >= 3) {
           this.pullKey = null;
-          this.send({ type: "hub-lost", detail });
+          this.send({ type: "hub-lost", key, detail });
           break;
         }
         await new Promise((resolve) => setTimeout(resolve, 200 * quickFailures));
