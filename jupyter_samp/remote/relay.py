@@ -17,7 +17,8 @@ page -> kernel
     ``hello`` (``page``, ``data_base``, ``hub``, ``hub_state``, ``lna``,
     ``detail``), ``result`` (``id``, ``result``), ``fault`` (``id``, ``code``,
     ``message``), ``error`` (``id``, ``message``: the hub could not be
-    reached), ``callback`` (``method``, ``params``), ``hub-lost`` (``detail``).
+    reached), ``callback`` (``method``, ``params``), ``hub-lost`` (``key`` of the
+    registration whose pull loop ended, ``detail``).
 """
 
 from __future__ import annotations
