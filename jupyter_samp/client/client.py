@@ -8,6 +8,7 @@ its thread, so user code needs no locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -114,6 +115,8 @@ class Client(SendingMixin):
         self.hub_id: str | None = None
         self._proxy: HubConnection | None = None
         self._registering = False
+        # Set while connected: messages that come while registering wait for it.
+        self._ready = asyncio.Event()
         self.connection_factory = connection
         self._lock_info: dict[str, str] | None = None
         # The secret of a hub that announced its shutdown: its lockfile may
@@ -374,6 +377,10 @@ class Client(SendingMixin):
 
     def _set_state(self, state: str, reason: str) -> None:
         self.state = state
+        if state == "connected":
+            self._ready.set()
+        else:
+            self._ready.clear()
         log.info("%s: %s", state, reason)
         for observer in list(self._state_observers):
             try:
@@ -505,6 +512,11 @@ class Client(SendingMixin):
             self._set_disconnected(f"the hub disconnected this client: {reason}")
 
     async def _handle(self, message: Message) -> None:
+        if self._registering and not message.mtype.startswith("samp.hub."):
+            # A handler may send or name other clients (a reply with a table):
+            # it runs once the client is connected and knows them.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), _READY_WAIT)
         response = await run_handler(self.handlers.find(message.mtype), message)
         if message.msg_id is not None and response is not None:
             await self._reply(message.msg_id, response)
@@ -548,6 +560,9 @@ class Client(SendingMixin):
             self._set_disconnected(str(exc))
             raise
 
+
+#: Seconds a message that came while registering waits for the registration to end.
+_READY_WAIT = 60.0
 
 _METADATA_ALIASES = {
     "name": "samp.name",

@@ -9,6 +9,7 @@ then reads the file in a worker thread.
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -46,6 +47,24 @@ async def fetch(url: str, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float 
     if scheme in ("http", "https"):
         return await _download(url, max_bytes, timeout)
     raise FetchError(f"cannot fetch {url!r}: only http, https and file URLs are supported")
+
+
+def names_this_host(url: str) -> bool:
+    """True for a ``file:`` URL or an http(s) URL of a loopback address or ``localhost``.
+
+    Such a URL means "on the sender's computer": fetched on another machine
+    it would name something else, or nothing.
+    """
+    parts = urlparse(url)
+    if parts.scheme.lower() == "file":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def local_path(url: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:

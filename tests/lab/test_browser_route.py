@@ -49,16 +49,46 @@ async def desktop_hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
             yield hub
 
 
+#: What the desktop calls to have the notebook send its table again.
+RESEND = "x-jupyter-samp-test.resend"
+
+
+async def sends_again(viewer: Any, tables: asyncio.Queue[Received], notebook_name: str,
+                      name: str, before: str) -> str:
+    """Ask the notebook, registered anew (not as ``before``), to send its table again.
+
+    Returns the notebook's new client id, once the table has arrived.
+    """
+    def registered_anew() -> list[str]:
+        return [view.id for view in viewer.clients.values()
+                if view.name == notebook_name and view.id != before and view.accepts(RESEND)]
+
+    await wait_until(lambda: viewer.connected and bool(registered_anew()), viewer, timeout=60)
+    notebook = registered_anew()[0]
+    assert (await viewer.call(notebook, RESEND, {"name": name}, timeout=30)).ok
+    again = await asyncio.wait_for(tables.get(), 60)
+    assert (again.name, again.sender_id) == (name, notebook)
+    assert again.data["ra"].tolist() == [10.5, 20.25, 30.0]
+    return notebook
+
+
 def cells(web_url: str) -> list[str]:
     return [
         "%load_ext jupyter_samp",
-        f"import os\nos.environ['JUPYTER_SAMP_WEB_HUB'] = {web_url!r}",
+        f"import os\nos.environ['JUPYTER_SAMP_WEB_HUB'] = {web_url!r}\nRESEND = {RESEND!r}",
         "import jupyter_samp, pandas as pd\nsamp = jupyter_samp.connection()\n"
         "await samp.connect(hub='browser')\nprint('route', samp.route)",
         "df = pd.DataFrame({'ra': [10.5, 20.25, 30.0], 'mag': [12.0, 13.5, 9.0]},\n"
         "                  index=pd.Index([7, 8, 9], name='star'))\n"
         "h = samp.send(df, to='desktop-viewer', name='remote stars')\n"
         "receipt = await h.delivery\nprint(receipt.summary())",
+        # The desktop asks the notebook to send again, after the tab reloads and the hub
+        # restarts (the handler is declared again with each registration).
+        "def resend(message):\n"
+        "    samp.send(df, to='desktop-viewer', name=message.params['name'])\n"
+        "    return {}\n"
+        "samp.client.add_handler(RESEND, resend)\n"
+        "samp.bridge.on_table(print)  # takes tables, too",
         # Waits while the desktop selects rows: callbacks reach a busy kernel.
         "import asyncio\nselected = asyncio.get_running_loop().create_future()\n"
         "h.on_select(lambda event: selected.done() or selected.set_result(event))\n"
@@ -96,16 +126,17 @@ async def test_a_page_carries_the_kernel_to_the_desktop_hub(
 
         await check_the_endpoints(jupyterlab, received.url)
 
-        # A reloaded tab registers the notebook again, and it answers.
+        # A table on the desktop's own disk cannot reach a kernel on a server: it says so.
+        refused = await viewer.call(received.sender_id, "table.load.votable",
+                                    {"url": "file:///tmp/desktop.vot"}, timeout=30, check=False)
+        assert refused.status == "samp.error"
+        assert "this notebook runs on another one" in (refused.errortxt or "")
+
+        # A reloaded tab registers the notebook again, and it sends.
         first = received.sender_id
         await page.reload()
-        # Subscriptions come once its callbacks are set up: then it can be called.
-        await wait_until(lambda: any(view.name == received.sender_name and view.id != first
-                                     and view.accepts("samp.app.ping")
-                                     for view in viewer.clients.values()), viewer, timeout=60)
-        again = next(view.id for view in viewer.clients.values()
-                     if view.name == received.sender_name and view.id != first)
-        assert (await viewer.call(again, "samp.app.ping", {}, timeout=30)).ok
+        second = await sends_again(viewer, tables, received.sender_name, "after the reload",
+                                   before=first)
         await wait_until(lambda: first not in viewer.clients, viewer, timeout=30)
 
         # The desktop hub restarts: the page notices, and the notebook registers again.
@@ -115,12 +146,8 @@ async def test_a_page_carries_the_kernel_to_the_desktop_hub(
         async with Hub(lockfile=desktop_hub.lockfile, web_port=port or 0,
                        web_consent=allow) as restarted:
             assert restarted.web_url == web_url
-            await wait_until(lambda: viewer.connected and any(
-                view.name == received.sender_name and view.accepts("samp.app.ping")
-                for view in viewer.clients.values()), viewer, timeout=60)
-            back = next(view.id for view in viewer.clients.values()
-                        if view.name == received.sender_name)
-            assert (await viewer.call(back, "samp.app.ping", {}, timeout=30)).ok
+            await sends_again(viewer, tables, received.sender_name, "after the restart",
+                              before=second)
         await bridge.close()
 
 
