@@ -319,15 +319,28 @@ class Router:
             For a msg-id that is unknown, already answered, timed out, or
             was not sent to this client.
         InvalidValueError
-            For a response map that breaks the SAMP rules.
+            For a response map that breaks the SAMP rules (the caller then
+            gets a ``samp.error`` response from the recipient saying why).
         """
         responder = self.registry.by_key(private_key)
-        check_response(response)
         call = self.calls.get(msg_id) if isinstance(msg_id, str) else None
+        if call is not None and call.recipient_id != responder.public_id:
+            call = None
+        try:
+            check_response(response)
+        except InvalidValueError as exc:
+            if call is not None:
+                # The recipient did answer: its caller learns why the answer cannot
+                # be passed on, now, instead of waiting for its timeout.
+                self.calls.finish(call.msg_id, "answered")
+                self._answer(call, responder.public_id, error_map(
+                    f"{responder.public_id} answered, but its response breaks SAMP's rules, "
+                    f"so the hub cannot pass it on: {exc}"))
+            raise
         if call is None:
+            if isinstance(msg_id, str) and self.calls.get(msg_id) is not None:
+                raise BadReplyError(f"Message {msg_id} was not sent to {responder.public_id}")
             raise BadReplyError(self._why_no_call(msg_id))
-        if call.recipient_id != responder.public_id:
-            raise BadReplyError(f"Message {msg_id} was not sent to {responder.public_id}")
         self.calls.finish(call.msg_id, "answered")
         self._answer(call, responder.public_id, response)
 

@@ -529,3 +529,32 @@ async def test_a_recipient_that_answers_a_fault_is_reported_as_answering(hub: Hu
         server.stop()
         await server.close_all_connections()
     await assert_hub_serves(lockfile)
+
+
+async def test_a_response_the_hub_refuses_still_answers_the_caller(hub: Hub) -> None:
+    """Aladin's status carries a degree sign: its caller gets an error now, not a timeout.
+
+    The recipient gets a fault naming the character; the caller (async call
+    and callAndWait alike) a samp.error response from the recipient saying
+    why its answer could not be passed on.
+    """
+    from jupyter_samp import ErrorResponse, connect
+
+    def degrees(sender: str, msg_id: str, message: dict[str, object]) -> dict[str, object]:
+        return {"samp.status": "samp.ok", "samp.result": {"status": "Centre 83\u00b0 -5\u00b0"}}
+
+    lockfile = Path(hub.lockfile or "")
+    odd = await RawClient.connect(lockfile, name="odd", subscriptions={"x.status": {}},
+                                  responder=degrees)
+    try:
+        async with connect("caller", hub=lockfile) as caller:
+            await caller.flush()
+            response = await caller.call(odd.public_id, "x.status", {}, timeout=30, check=False)
+            assert response.status == "samp.error" and response.responder_id == odd.public_id
+            assert "breaks SAMP's rules" in (response.errortxt or "")
+            assert "0xb0" in (response.errortxt or "")
+            with pytest.raises(ErrorResponse, match="cannot pass it on"):
+                await caller.call_and_wait(odd.public_id, "x.status", {}, timeout=30)
+    finally:
+        await odd.close()
+    await assert_hub_serves(lockfile)
