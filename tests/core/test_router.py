@@ -662,7 +662,8 @@ def test_call_and_wait_resolves_with_the_reply() -> None:
     ],
     ids=repr,
 )
-def test_malformed_replies_fault_and_the_call_stays_open(response: Any) -> None:
+def test_malformed_replies_fault_and_the_caller_learns_why(response: Any) -> None:
+    """The recipient gets the fault; its caller a samp.error now, not a wait for its timeout."""
     router = make_router()
     sender = join(router, "sender")
     recipient = join(router, "recipient", {"test.echo": {}})
@@ -670,6 +671,25 @@ def test_malformed_replies_fault_and_the_call_stays_open(response: Any) -> None:
     router.take_effects()
     with pytest.raises(InvalidValueError):
         router.reply(recipient.key, msg_id, response)
+    [delivery] = deliveries(router)
+    assert (delivery.recipient_id, delivery.params[0]) == (sender.id, recipient.id)
+    answer = delivery.params[2]
+    assert answer["samp.status"] == "samp.error"
+    assert "breaks SAMP's rules" in answer["samp.error"]["samp.errortxt"]
+    assert answer["samp.error"]["samp.errortxt"].isascii()
+    with pytest.raises(BadReplyError, match="already been answered"):
+        router.reply(recipient.key, msg_id, OK)
+
+
+def test_a_malformed_reply_to_a_call_of_another_leaves_that_call_alone() -> None:
+    router = make_router()
+    sender = join(router, "sender")
+    recipient = join(router, "recipient", {"test.echo": {}})
+    other = join(router, "other", {"test.echo": {}})
+    msg_id = router.call(sender.key, recipient.id, "t", msg(), now=0)
+    router.take_effects()
+    with pytest.raises(InvalidValueError):
+        router.reply(other.key, msg_id, {})
     assert router.take_effects() == []
     router.reply(recipient.key, msg_id, OK)
     assert len(deliveries(router)) == 1
