@@ -91,11 +91,15 @@ async def test_slow_reader_does_not_hold_up_others(tmp_path: Path) -> None:
             await sender._refresh_clients()
             bridge = DataBridge(sender)
             frame = pd.DataFrame({"x": range(200_000)})
-            handle = bridge.start_table(frame, to="reader", name="big")
-            host, port = handle.url.split("/")[2].split(":")
+            handle = bridge.start_table(frame, to="reader", name="big", transport="http")
+            published: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            bridge.outputs.watch(handle.table_id, lambda resource: published.done()
+                                 or published.set_result(resource.url))
+            url = await asyncio.wait_for(published, 30)
+            host, port = url.split("/")[2].split(":")
             # A consumer that asks for the table and then reads nothing at all.
             _slow_reader, slow_writer = await asyncio.open_connection(host, int(port))
-            path = "/" + handle.url.split("/", 3)[3]
+            path = "/" + url.split("/", 3)[3]
             slow_writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
             await slow_writer.drain()
             receipt = await asyncio.wait_for(handle.delivery, 30)
