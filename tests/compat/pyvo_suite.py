@@ -38,6 +38,7 @@ import contextlib
 import functools
 import importlib
 import inspect
+import os
 import pkgutil
 import queue
 import warnings
@@ -153,8 +154,14 @@ def _port_shim() -> tuple[Any, ...]:
 
 @contextlib.contextmanager
 def replaced(packages: tuple[str, ...] = PACKAGES) -> Iterator[None]:
-    """Put ours in place in every module of ``packages`` (and the shims) for the block."""
+    """Put ours in place in every module of ``packages`` (and the shims) for the block.
+
+    ``CI`` is hidden from the environment meanwhile: the upstream suites skip
+    tests "flaky in CI" when it is set, decided as their modules are
+    imported, and on our classes every one of them runs.
+    """
     saved: list[tuple[Any, str, Any]] = []
+    ci = os.environ.pop("CI", None)
     try:
         saved.append((compat.SAMPHubServer.__init__, "__defaults__", _port_shim()))
         for package in packages:
@@ -168,3 +175,5 @@ def replaced(packages: tuple[str, ...] = PACKAGES) -> Iterator[None]:
     finally:
         for module, name, original in reversed(saved):
             setattr(module, name, original)
+        if ci is not None:
+            os.environ["CI"] = ci
