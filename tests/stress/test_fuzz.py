@@ -25,7 +25,7 @@ METHODS = [
     "getSubscriptions", "getRegisteredClients", "getSubscribedClients", "notify", "notifyAll",
     "call", "callAll", "callAndWait", "reply", "ping", "setXmlrpcCallback", "no-such-method",
 ]
-FUZZ = settings(max_examples=1500, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=600, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
