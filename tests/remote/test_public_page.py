@@ -1,0 +1,111 @@
+"""The browser route where it is needed: a kernel that cannot reach the desktop, a public page.
+
+The kernel runs in a network namespace of its own (see the conftest), so the
+only way from it to JSAMP's hub on the desktop is through the page, which
+Chromium treats as a public site. With the user's Local Network Access
+permission the notebook connects through the page (``%samp connect``, route
+"browser", chosen by itself) and a desktop client receives the table that
+``%samp send`` sends and pings the notebook back; without it the notebook
+says the browser blocked it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from jupyter_samp.remote.route import blocked_message
+from tests.lab.helpers import PROMPT_MS, open_notebook, run_all_cells, write_notebook
+from tests.remote.conftest import DESKTOP_NAME, Desktop, RemoteLab
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
+
+#: Milliseconds to wait for the route's outcome (a kernel start, the page's hello).
+ROUTE_MS = 60_000
+WEB_HUB = "http://127.0.0.1:21012/"
+
+#: The kernel tries the desktop hub's address itself: refused, since nothing
+#: listens on 127.0.0.1 in its namespace.
+REACH_CELL = (
+    "import socket\n"
+    "try:\n"
+    "    socket.create_connection(('127.0.0.1', 21012), timeout=5).close()\n"
+    "    print('kernel reaches the web hub')\n"
+    "except OSError as error:\n"
+    "    print('kernel cannot reach the web hub:', type(error).__name__)"
+)
+
+
+def connect_cells() -> list[str]:
+    """Cells that connect as a user would: ``%samp connect`` (auto), then wait for it."""
+    return [
+        "%load_ext jupyter_samp",
+        REACH_CELL,
+        "%samp connect",
+        "import jupyter_samp\nsamp = jupyter_samp.connection()\n"
+        "await samp.connect()\nprint('route', samp.route)",
+    ]
+
+
+SEND_CELLS = [
+    "import pandas as pd\n"
+    "df = pd.DataFrame({'ra': [10.5, 20.25, 30.0], 'mag': [12.0, 13.5, 9.0]})",
+    f"%samp send df --to {DESKTOP_NAME} --name 'remote stars'",
+]
+
+
+async def expect_output(page: Any, text: str | re.Pattern[str], timeout: float = ROUTE_MS) -> None:
+    """Wait until a cell output of the notebook shows ``text`` (fail with all outputs)."""
+    from playwright.async_api import expect
+
+    outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
+    try:
+        await expect(outputs.filter(has_text=text).first).to_be_visible(timeout=timeout)
+    except AssertionError:
+        shown = "\n---\n".join(await outputs.all_inner_texts())
+        pytest.fail(f"no cell output shows {text!r}; the outputs:\n{shown}")
+
+
+async def test_with_the_permission_a_table_reaches_jsamps_desktop_and_the_desktop_pings_back(
+    remote_lab: RemoteLab, desktop: Desktop, granted_page: Any
+) -> None:
+    write_notebook(remote_lab.lab.root / "granted.ipynb", connect_cells() + SEND_CELLS)
+    await open_notebook(granted_page, remote_lab.lab.notebook_url("granted.ipynb"))
+    await run_all_cells(granted_page)
+
+    received = await desktop.next_table()
+    assert received.name == "remote stars"
+    assert received.data["ra"].tolist() == [10.5, 20.25, 30.0]
+    # Downloaded from the Jupyter server at its public address (the forwarder).
+    assert received.url.startswith(f"{remote_lab.origin}/jupyter-samp/data/")
+    # The notebook is a web client of JSAMP's hub, and answers through the page.
+    answer = await desktop.client.call(received.sender_id, "samp.app.ping", {}, timeout=30)
+    assert answer.ok, answer
+
+    await expect_output(granted_page, "kernel cannot reach the web hub: ConnectionRefusedError")
+    await expect_output(granted_page, "route browser")
+    # %samp connect's status line says which route and why.
+    await expect_output(granted_page, f"through your browser, to the hub on your computer "
+                                      f"at {WEB_HUB}")
+    # %samp send's receipt.
+    receipt = rf"{re.escape(DESKTOP_NAME)} \({desktop.client.self_id}\)\s*ok"
+    await expect_output(granted_page, re.compile(receipt), timeout=PROMPT_MS)
+
+
+async def test_without_the_permission_the_notebook_says_the_browser_blocked_it(
+    remote_lab: RemoteLab, desktop: Desktop, ungranted_page: Any
+) -> None:
+    write_notebook(remote_lab.lab.root / "ungranted.ipynb", connect_cells()[:3])
+    await open_notebook(ungranted_page, remote_lab.lab.notebook_url("ungranted.ipynb"))
+    await run_all_cells(ungranted_page)
+    # Before the page's first request the permission reads "prompt"; headless
+    # Chromium 156 has no one to ask, answers its own prompt for the blocked
+    # request to 127.0.0.1:21012 with a refusal, and then reads "denied"
+    # ("local-network-access" and "loopback-network"; "local-network" stays
+    # "prompt"). The page asks after its probe, so the notebook says "denied".
+    expected = blocked_message({"origin": remote_lab.origin, "lna": "denied"})
+    await expect_output(ungranted_page, f"SAMP: {expected}")
+    assert not any(view.name != "Hub" and view.id != desktop.client.self_id
+                   for view in desktop.client.clients.values()), "a page registered"
