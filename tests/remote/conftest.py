@@ -39,7 +39,13 @@ import pytest_asyncio
 
 from jupyter_samp import Client, connect
 from jupyter_samp.data import DataBridge, Received
-from jupyter_samp.testing import RunningHub, SampEnvironment, jsamp_hub
+from jupyter_samp.testing import PeerProcess, RunningHub, SampEnvironment, jsamp_hub
+from jupyter_samp.testing.waiting import wait_until
+from tests.apps.conftest import (
+    TOPCAT_JAR,
+    _topcat_command,
+    display,  # noqa: F401  (the session's X display, for TOPCAT)
+)
 from tests.lab.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -87,6 +93,7 @@ class Desktop:
     hub: RunningHub
     client: Client
     tables: asyncio.Queue[Received]
+    env: SampEnvironment
 
     async def next_table(self, timeout: float = 60.0) -> Received:
         """The next table that arrives (fails after ``timeout`` seconds)."""
@@ -155,8 +162,6 @@ async def wait_for_socket(sock: Path, process: Any, timeout: float) -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def remote_lab(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RemoteLab]:
     """JupyterLab (with the server extension) in its own network namespace, via the forwarder."""
-    from jupyter_samp.testing import PeerProcess
-
     root = tmp_path_factory.mktemp("remote")
     home = root / "kernel-home"
     home.mkdir(mode=0o700)
@@ -239,7 +244,8 @@ async def jsamp_web_hub(samp_env: SampEnvironment, port_21012: int  # noqa: F811
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def desktop(jsamp_web_hub: RunningHub) -> AsyncIterator[Desktop]:
+async def desktop(jsamp_web_hub: RunningHub, samp_env: SampEnvironment
+                  ) -> AsyncIterator[Desktop]:
     """A desktop client on JSAMP's hub, subscribed to tables before any notebook connects."""
     tables: asyncio.Queue[Received] = asyncio.Queue()
     async with connect(DESKTOP_NAME, hub=jsamp_web_hub.lockfile) as client:
@@ -247,6 +253,34 @@ async def desktop(jsamp_web_hub: RunningHub) -> AsyncIterator[Desktop]:
         bridge.on_table(tables.put_nowait, as_pandas=True)
         await client.flush()
         try:
-            yield Desktop(jsamp_web_hub, client, tables)
+            yield Desktop(jsamp_web_hub, client, tables, samp_env)
         finally:
             await bridge.close()
+
+
+def app_id(client: Client, name: str, mtype: str) -> str | None:
+    """The id of the application called ``name`` that accepts ``mtype``, if registered."""
+    return next((view.id for view in client.clients.values()
+                 if view.name == name and view.accepts(mtype)), None)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def topcat(desktop: Desktop, display: str  # noqa: F811
+                 ) -> AsyncIterator[str]:
+    """Real TOPCAT on JSAMP's hub (the desktop's), under Xvfb; yields its client id."""
+    if not TOPCAT_JAR.is_file() or shutil.which("java") is None:
+        missing("TOPCAT is needed (Debian package topcat)")
+    env = desktop.env.subprocess_env({"DISPLAY": display})
+    process = PeerProcess(_topcat_command(desktop.env.home), env=env, name="topcat")
+    await process.start()
+    try:
+        try:
+            await wait_until(lambda: app_id(desktop.client, "topcat", "table.load.votable")
+                             is not None, desktop.client, 90)
+        except asyncio.TimeoutError:
+            pytest.fail(f"TOPCAT did not register within 90 s\n{process.result().describe()}")
+        found = app_id(desktop.client, "topcat", "table.load.votable")
+        assert found is not None
+        yield found
+    finally:
+        await process.stop(grace=5)

@@ -11,11 +11,15 @@ says the browser blocked it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from jupyter_samp.data.codecs.decode import read_votable, to_pandas
+from jupyter_samp.data.fetch import fetch
 from jupyter_samp.remote.route import blocked_message
 from tests.lab.helpers import PROMPT_MS, open_notebook, run_all_cells, write_notebook
 from tests.remote.conftest import DESKTOP_NAME, Desktop, RemoteLab
@@ -71,7 +75,7 @@ async def expect_output(page: Any, text: str | re.Pattern[str], timeout: float =
 async def test_with_the_permission_a_table_reaches_jsamps_desktop_and_the_desktop_pings_back(
     remote_lab: RemoteLab, desktop: Desktop, granted_page: Any
 ) -> None:
-    write_notebook(remote_lab.lab.root / "granted.ipynb", connect_cells() + SEND_CELLS)
+    write_notebook(remote_lab.lab.root / "granted.ipynb", [*connect_cells(), *SEND_CELLS])
     await open_notebook(granted_page, remote_lab.lab.notebook_url("granted.ipynb"))
     await run_all_cells(granted_page)
 
@@ -109,3 +113,43 @@ async def test_without_the_permission_the_notebook_says_the_browser_blocked_it(
     await expect_output(ungranted_page, f"SAMP: {expected}")
     assert not any(view.name != "Hub" and view.id != desktop.client.self_id
                    for view in desktop.client.clients.values()), "a page registered"
+
+
+async def held_table(url: str) -> pd.DataFrame:
+    """The VOTable at ``url`` (served by TOPCAT), as a DataFrame."""
+    body = await fetch(url)
+    return await asyncio.to_thread(lambda: to_pandas(read_votable(body)))
+
+
+async def topcat_current_table(desktop: Desktop, topcat: str, timeout: float = 60.0
+                               ) -> pd.DataFrame:
+    """The table TOPCAT shows, once it has one (asked with ``table.get.stil``).
+
+    TOPCAT answers ``samp.ok`` to a load before the table is in its list and
+    announces nothing when it is: asking is the only way to know.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    params = {"format": "votable-binary2-inline"}
+    while True:
+        answer = await desktop.client.call(topcat, "table.get.stil", params, timeout=30,
+                                           check=False)
+        if answer.ok:
+            return await held_table(answer.result["url"])
+        if loop.time() > deadline:
+            pytest.fail(f"TOPCAT held no table within {timeout:g} s: {answer.errortxt}")
+        await asyncio.sleep(0.2)  # polling: TOPCAT sends no event when a load completes
+
+
+async def test_real_topcat_on_jsamps_hub_loads_the_remote_kernels_table(
+    remote_lab: RemoteLab, desktop: Desktop, topcat: str, granted_page: Any
+) -> None:
+    cells = [*connect_cells(), SEND_CELLS[0], "%samp send df --to topcat --name 'remote stars'"]
+    write_notebook(remote_lab.lab.root / "topcat.ipynb", cells)
+    await open_notebook(granted_page, remote_lab.lab.notebook_url("topcat.ipynb"))
+    await run_all_cells(granted_page)
+    await expect_output(granted_page, re.compile(rf"topcat \({topcat}\)\s*ok"))
+    # TOPCAT fetched the table from the forwarder: the kernel's only way out.
+    held = await topcat_current_table(desktop, topcat)
+    assert held["ra"].tolist() == [10.5, 20.25, 30.0]
+    assert held["mag"].tolist() == [12.0, 13.5, 9.0]
