@@ -5,8 +5,10 @@ only way from it to JSAMP's hub on the desktop is through the page, which
 Chromium treats as a public site. With the user's Local Network Access
 permission the notebook connects through the page (``%samp connect``, route
 "browser", chosen by itself) and a desktop client receives the table that
-``%samp send`` sends and pings the notebook back; without it the notebook
-says the browser blocked it.
+``%samp send`` sends and pings the notebook back, JSAMP's Web Profile
+restricts the MTypes the notebook may send as it does for any web page, and
+real TOPCAT loads the table; without the permission the notebook says the
+browser blocked it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,19 @@ def connect_cells() -> list[str]:
     ]
 
 
+#: JSAMP lets a web client send only "safe" MTypes (samp.app.*, table.*,
+#: image.*, coord.*, ...), and others only to a recipient that subscribed
+#: to them as mostly harmless. The notebook tries one of each.
+RESTRICTED_CELL = (
+    "from jupyter_samp.errors import SampError\n"
+    "for mtype in ('x-desktop.private', 'x-desktop.harmless'):\n"
+    "    try:\n"
+    f"        await samp.client.notify({DESKTOP_NAME!r}, mtype, {{}})\n"
+    "        print('sent', mtype)\n"
+    "    except SampError as error:\n"
+    "        print('refused', mtype, type(error).__name__, error)"
+)
+
 SEND_CELLS = [
     "import pandas as pd\n"
     "df = pd.DataFrame({'ra': [10.5, 20.25, 30.0], 'mag': [12.0, 13.5, 9.0]})",
@@ -60,13 +75,19 @@ SEND_CELLS = [
 ]
 
 
-async def expect_output(page: Any, text: str | re.Pattern[str], timeout: float = ROUTE_MS) -> None:
-    """Wait until a cell output of the notebook shows ``text`` (fail with all outputs)."""
+async def expect_output(page: Any, text: str | re.Pattern[str], timeout: float = ROUTE_MS
+                        ) -> str:
+    """Wait until a cell output of the notebook shows ``text``; return that output's text.
+
+    Fails with the text of every output.
+    """
     from playwright.async_api import expect
 
     outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
     try:
-        await expect(outputs.filter(has_text=text).first).to_be_visible(timeout=timeout)
+        found = outputs.filter(has_text=text).first
+        await expect(found).to_be_visible(timeout=timeout)
+        return str(await found.inner_text())
     except AssertionError:
         shown = "\n---\n".join(await outputs.all_inner_texts())
         pytest.fail(f"no cell output shows {text!r}; the outputs:\n{shown}")
@@ -75,7 +96,14 @@ async def expect_output(page: Any, text: str | re.Pattern[str], timeout: float =
 async def test_with_the_permission_a_table_reaches_jsamps_desktop_and_the_desktop_pings_back(
     remote_lab: RemoteLab, desktop: Desktop, granted_page: Any
 ) -> None:
-    write_notebook(remote_lab.lab.root / "granted.ipynb", [*connect_cells(), *SEND_CELLS])
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    for mtype, annotation in (("x-desktop.private", {}),
+                              ("x-desktop.harmless", {"x-samp.mostly-harmless": "1"})):
+        desktop.client.add_handler(mtype, lambda message: notified.put_nowait(message.mtype),
+                                   annotation)
+    await desktop.client.flush()
+    write_notebook(remote_lab.lab.root / "granted.ipynb",
+                   [*connect_cells(), *SEND_CELLS, RESTRICTED_CELL])
     await open_notebook(granted_page, remote_lab.lab.notebook_url("granted.ipynb"))
     await run_all_cells(granted_page)
 
@@ -94,6 +122,12 @@ async def test_with_the_permission_a_table_reaches_jsamps_desktop_and_the_deskto
     await expect_output(granted_page, f"through your browser, to the hub on your computer "
                                       f"at {WEB_HUB}")
     # %samp send's receipt.
+    await expect_output(granted_page, "sent x-desktop.harmless")
+    assert await asyncio.wait_for(notified.get(), 30) == "x-desktop.harmless"
+    assert notified.empty()
+    refused = await expect_output(granted_page, "refused x-desktop.private")
+    # The hub's own refusal, as JSAMP words it, reaches the notebook through the page.
+    assert "HubFault" in refused and "MType x-desktop.private blocked" in refused
     receipt = rf"{re.escape(DESKTOP_NAME)} \({desktop.client.self_id}\)\s*ok"
     await expect_output(granted_page, re.compile(receipt), timeout=PROMPT_MS)
 
