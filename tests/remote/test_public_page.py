@@ -121,13 +121,13 @@ async def test_with_the_permission_a_table_reaches_jsamps_desktop_and_the_deskto
     # %samp connect's status line says which route and why.
     await expect_output(granted_page, f"through your browser, to the hub on your computer "
                                       f"at {WEB_HUB}")
-    # %samp send's receipt.
     await expect_output(granted_page, "sent x-desktop.harmless")
     assert await asyncio.wait_for(notified.get(), 30) == "x-desktop.harmless"
     assert notified.empty()
     refused = await expect_output(granted_page, "refused x-desktop.private")
     # The hub's own refusal, as JSAMP words it, reaches the notebook through the page.
     assert "HubFault" in refused and "MType x-desktop.private blocked" in refused
+    # %samp send's receipt.
     receipt = rf"{re.escape(DESKTOP_NAME)} \({desktop.client.self_id}\)\s*ok"
     await expect_output(granted_page, re.compile(receipt), timeout=PROMPT_MS)
 
