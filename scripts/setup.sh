@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install everything jupyter_samp and its test suite need on a Debian machine:
 # the Python package with its test extras, and the real SAMP peers the tests
-# run against (JSAMP, TOPCAT, STILTS, DS9, Aladin), Java, Xvfb and Chromium.
+# run against (JSAMP, TOPCAT, STILTS, DS9, Aladin), Java, Xvfb and Chromium, and
+# unshare and ip for the tests that run a kernel in its own network namespace.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(default-jre-headless jsamp topcat stilts saods9 aladin xvfb xdotool x11-utils
-                 imagemagick chromium)
+                 imagemagick chromium util-linux iproute2)
 
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
