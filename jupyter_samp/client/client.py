@@ -236,6 +236,23 @@ class Client(SendingMixin):
         """
         return self._proxy is not None and self._proxy.shares_files()
 
+    async def fetch_remote(self, url: str, max_bytes: int, timeout: float) -> bytes:
+        """Download ``url``, which names the computer of the hub's applications, via the hub.
+
+        Only a notebook's browser route can (through the Web Profile's URL
+        translator); see :attr:`hub_shares_files`.
+
+        Raises
+        ------
+        FetchError
+            The route cannot reach that computer's files, or the download failed.
+        HubUnavailableError
+            Not connected.
+        """
+        if self._proxy is None:
+            raise HubUnavailableError("not connected to a hub")
+        return await self._proxy.fetch_remote(url, max_bytes, timeout)
+
     @property
     def private_key(self) -> str | None:
         """This registration's private key (checked on every incoming callback)."""

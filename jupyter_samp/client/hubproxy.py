@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from jupyter_samp.errors import (
     ClientTimeoutError,
+    FetchError,
     HubUnavailableError,
     ProtocolError,
     TransportError,
@@ -57,6 +58,12 @@ class HubConnection(Protocol):
 
     def shares_files(self) -> bool:
         """Whether the hub's other clients run on this machine and can read its files."""
+
+    async def fetch_remote(self, url: str, max_bytes: int, timeout: float) -> bytes:
+        """Download a URL that names the computer of the hub's applications, if the route can.
+
+        Raises :class:`FetchError` when it cannot.
+        """
 
     def close(self) -> None:
         """Release what the connection holds."""
@@ -133,6 +140,17 @@ class StandardHubProxy:
     def follows_lockfile(self) -> bool:
         """True: the Standard Profile finds its hub through the lockfile."""
         return True
+
+    async def fetch_remote(self, url: str, max_bytes: int, timeout: float) -> bytes:
+        """The Standard Profile has no way to reach the hub's machine's files.
+
+        Raises
+        ------
+        FetchError
+            Always.
+        """
+        raise FetchError(f"cannot fetch {url}: it names the computer the hub runs on, and "
+                         "the Standard Profile has no URL translator")
 
     def shares_files(self) -> bool:
         """True when the hub listens on this machine (loopback, or its own host name).

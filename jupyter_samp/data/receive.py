@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import logging
 import weakref
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from jupyter_samp.data.codecs.decode import (
 )
 from jupyter_samp.data.fetch import fetch, names_this_host
 from jupyter_samp.data.handles import TableEvent, TableHandle
-from jupyter_samp.errors import FetchError, InvalidValueError
+from jupyter_samp.errors import InvalidValueError
 
 TABLE_MTYPES = {"table.load.votable": "votable", "table.load.fits": "fits"}
 IMAGE_MTYPE = "image.load.fits"
@@ -227,17 +228,15 @@ class ReceivingMixin:
         InvalidValueError
             No ``url`` parameter, or data the reader cannot parse.
         FetchError
-            The URL cannot be fetched, or names the sender's computer while
-            the hub's applications are on another one (a notebook on a server).
+            The URL cannot be fetched (one that names the sender's computer,
+            while this notebook runs on another, through the browser only).
         """
         url = _string(message.params, "url", required=True)
         assert url is not None
         if not self.client.hub_shares_files and names_this_host(url):
-            raise FetchError(
-                f"cannot fetch {url}: it is on the computer of the application that sent it, "
-                "and this notebook runs on another one (the server); save the table where "
-                "the server can reach it (an http URL it can see) and send that instead"
-            )
+            # It names the sender's computer: only the route to it can read it.
+            body = await self.client.fetch_remote(url, self.max_bytes, self.fetch_timeout)
+            return await asyncio.to_thread(reader, io.BytesIO(body)), url
         source = await fetch(url, max_bytes=self.max_bytes, timeout=self.fetch_timeout)
         return await asyncio.to_thread(reader, source), url
 

@@ -12,9 +12,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from jupyter_samp.client.hubproxy import CallbackTarget
-from jupyter_samp.errors import HubFault, HubUnavailableError, ProtocolError, SampError
+from jupyter_samp.errors import (
+    FetchError,
+    HubFault,
+    HubUnavailableError,
+    ProtocolError,
+    SampError,
+)
 from jupyter_samp.remote.relay import BrowserRelay
 
 PREFIX = "samp.webhub."
@@ -50,6 +57,7 @@ class BrowserHubConnection:
         self.request_timeout = request_timeout
         self.previous_key = previous_key
         self.private_key: str | None = None
+        self.translator: str | None = None
         self.url: str | None = None
 
     def read_lockfile(self) -> dict[str, str]:
@@ -106,6 +114,8 @@ class BrowserHubConnection:
         if not isinstance(info, dict) or "samp.private-key" not in info:
             raise ProtocolError(f"hub answered register with {info!r}")
         self.private_key = str(info["samp.private-key"])
+        translator = info.get("samp.url-translator")
+        self.translator = translator if isinstance(translator, str) else None
         if self.on_registered is not None:
             self.on_registered(self.private_key)
         return info
@@ -134,6 +144,25 @@ class BrowserHubConnection:
     def shares_files(self) -> bool:
         """False: the hub and its applications are on the browser's computer, not here."""
         return False
+
+    async def fetch_remote(self, url: str, max_bytes: int, timeout: float) -> bytes:
+        """Download ``url``, which names the user's computer, through the page and the hub.
+
+        The hub's URL translator serves only URLs other applications sent
+        this registration, which is what a received table's URL is.
+
+        Raises
+        ------
+        FetchError
+            The hub gave no translator, refused, or the download failed.
+        HubUnavailableError
+            No page is connected.
+        """
+        if not self.translator:
+            raise FetchError("the hub gave this notebook no URL translator to read "
+                             f"{url} through")
+        return await self.relay.downloads.fetch(self.translator + quote(url, safe=""),
+                                                max_bytes, timeout)
 
     def close(self) -> None:
         """Stop the page's pulling for this registration (if a page is there to tell)."""

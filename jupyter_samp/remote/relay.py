@@ -12,13 +12,15 @@ Messages, each a JSON object with a ``type``:
 kernel -> page
     ``call`` (``id``, ``method``, ``params``, ``timeout``), ``pull`` (``key``:
     start pulling this registration's callbacks), ``stop`` (stop pulling),
-    ``probe`` (say hello again).
+    ``probe`` (say hello again); ``fetch`` and ``fetch-cancel`` (see
+    :mod:`jupyter_samp.remote.downloads`).
 page -> kernel
     ``hello`` (``page``, ``data_base``, ``hub``, ``hub_state``, ``lna``,
     ``detail``), ``result`` (``id``, ``result``), ``fault`` (``id``, ``code``,
     ``message``), ``error`` (``id``, ``message``: the hub could not be
     reached), ``callback`` (``method``, ``params``), ``hub-lost`` (``key`` of the
-    registration whose pull loop ended, ``detail``).
+    registration whose pull loop ended, ``detail``); ``fetch-data``,
+    ``fetch-end``, ``fetch-error``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tornado.web import Application
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_samp.errors import ClientTimeoutError, HubUnavailableError, fault_from_code
+from jupyter_samp.remote.downloads import PageDownloads
 from jupyter_samp.transport.listen import listening_sockets
 
 log = logging.getLogger("jupyter_samp.remote")
@@ -77,6 +80,7 @@ class BrowserRelay:
         self._greeted = asyncio.Event()
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._pulled_key: str | None = None
+        self.downloads = PageDownloads(self._send)
         self._ids = itertools.count(1)
         self._server: HTTPServer | None = None
         self.url: str | None = None
@@ -233,6 +237,8 @@ class BrowserRelay:
             self._callback(data)
         elif kind == "hub-lost":
             self._hub_lost(data)
+        elif kind in ("fetch-data", "fetch-end", "fetch-error"):
+            self.downloads.take(kind, data)
         else:
             log.warning("the browser page sent an unknown message type %r", kind)
 
@@ -287,6 +293,7 @@ class BrowserRelay:
             raise HubUnavailableError("the browser page closed") from None
 
     def _fail_pending(self, reason: str) -> None:
+        self.downloads.fail_all(reason)
         for answer in self._pending.values():
             if not answer.done():
                 answer.set_exception(HubUnavailableError(reason))

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
+from astropy.table import Table
 
 from jupyter_samp import Hub, connect
 from jupyter_samp.data import DataBridge, Received
@@ -88,7 +90,9 @@ def cells(web_url: str) -> list[str]:
         "    samp.send(df, to='desktop-viewer', name=message.params['name'])\n"
         "    return {}\n"
         "samp.client.add_handler(RESEND, resend)\n"
-        "samp.bridge.on_table(print)  # takes tables, too",
+        "# Tables sent to it come back, so the desktop can check what arrived.\n"
+        "samp.bridge.on_table(lambda got: samp.send(got.data, to='desktop-viewer',\n"
+        "                                          name='echo ' + (got.name or '')))",
         # Waits while the desktop selects rows: callbacks reach a busy kernel.
         "import asyncio\nselected = asyncio.get_running_loop().create_future()\n"
         "h.on_select(lambda event: selected.done() or selected.set_result(event))\n"
@@ -99,7 +103,7 @@ def cells(web_url: str) -> list[str]:
 
 
 async def test_a_page_carries_the_kernel_to_the_desktop_hub(
-    jupyterlab: Lab, desktop_hub: Hub, page: Any
+    jupyterlab: Lab, desktop_hub: Hub, page: Any, tmp_path: Path
 ) -> None:
     assert desktop_hub.web_url is not None
     async with connect("desktop-viewer", hub=desktop_hub.lockfile) as viewer:
@@ -126,11 +130,17 @@ async def test_a_page_carries_the_kernel_to_the_desktop_hub(
 
         await check_the_endpoints(jupyterlab, received.url)
 
-        # A table on the desktop's own disk cannot reach a kernel on a server: it says so.
-        refused = await viewer.call(received.sender_id, "table.load.votable",
-                                    {"url": "file:///tmp/desktop.vot"}, timeout=30, check=False)
-        assert refused.status == "samp.error"
-        assert "this notebook runs on another one" in (refused.errortxt or "")
+        # A table on the desktop's own disk reaches the kernel on the server through
+        # the page and the hub's URL translator (the kernel cannot read it itself).
+        path = tmp_path / "desktop table.vot"
+        Table({"dec": [-5.5, 22.0]}).write(path, format="votable")
+        loaded = await viewer.call(received.sender_id, "table.load.votable",
+                                   {"url": path.as_uri(), "name": "from the desktop"},
+                                   timeout=60, check=False)
+        assert loaded.status == "samp.ok", loaded
+        echoed = await asyncio.wait_for(tables.get(), 60)
+        assert echoed.name == "echo from the desktop"
+        assert echoed.data["dec"].tolist() == [-5.5, 22.0]
 
         # A reloaded tab registers the notebook again, and it sends.
         first = received.sender_id

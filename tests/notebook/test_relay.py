@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from jupyter_samp.errors import HubUnavailableError, NotRegisteredError
+from jupyter_samp.errors import FetchError, HubUnavailableError, NotRegisteredError
 from jupyter_samp.remote.relay import BrowserRelay
 
 
@@ -105,3 +106,32 @@ async def test_a_wrong_secret_is_closed_at_once(relay: BrowserRelay) -> None:
     assert socket.close_code == 4403
     assert not relay.connected
     socket.close()  # what the server closed, the client object still holds
+
+
+async def test_a_download_comes_back_in_pieces_and_is_bounded(relay: BrowserRelay) -> None:
+    socket = await page(relay)
+    hub = "http://127.0.0.1:9/proxied/t?"
+    fetching = asyncio.ensure_future(relay.downloads.fetch(hub + "file%3A%2F%2F%2Ft", 10, 10))
+    ask = await next_message(socket)
+    assert (ask["type"], ask["url"]) == ("fetch", hub + "file%3A%2F%2F%2Ft")
+    for piece in (b"<VOT", b"ABLE>"):
+        await socket.write_message(json.dumps({"type": "fetch-data", "id": ask["id"],
+                                               "chunk": base64.b64encode(piece).decode()}))
+    await socket.write_message(json.dumps({"type": "fetch-end", "id": ask["id"]}))
+    assert await fetching == b"<VOTABLE>"
+    # Over the limit: refused, and the page is told to stop.
+    fetching = asyncio.ensure_future(relay.downloads.fetch(hub + "big", 4, 10))
+    ask = await next_message(socket)
+    await socket.write_message(json.dumps({"type": "fetch-data", "id": ask["id"],
+                                           "chunk": base64.b64encode(b"12345").decode()}))
+    with pytest.raises(FetchError, match="larger than the 4 bytes"):
+        await fetching
+    assert await next_message(socket) == {"type": "fetch-cancel", "id": ask["id"]}
+    # The hub refused: its answer is the error.
+    fetching = asyncio.ensure_future(relay.downloads.fetch(hub + "secret", 100, 10))
+    ask = await next_message(socket)
+    await socket.write_message(json.dumps({"type": "fetch-error", "id": ask["id"],
+                                           "message": "HTTP 403"}))
+    with pytest.raises(FetchError, match=r"could not download .*HTTP 403"):
+        await fetching
+    await hang_up(socket)

@@ -11,6 +11,20 @@
 // displayed, and again when a reloaded page restores the widget.
 
 const RETRY_MS = 1000;
+// Downloads for the kernel go back in pieces of this many bytes (base64 makes
+// them a third larger; the kernel takes messages up to 4 MiB), and wait while
+// the socket holds more than BACKLOG bytes not yet sent.
+const PIECE = 512 * 1024;
+const BACKLOG = 4 * 1024 * 1024;
+
+/** Base64 of bytes (btoa takes a binary string, built in slices: no huge argument lists). */
+function toBase64(bytes) {
+  let text = "";
+  for (let start = 0; start < bytes.length; start += 0x8000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(start, start + 0x8000));
+  }
+  return btoa(text);
+}
 
 /** The page's Jupyter configuration (JupyterLab and Notebook 7 both embed it). */
 function pageConfig() {
@@ -90,6 +104,7 @@ class Relay {
     this.socket = null;
     this.pullKey = null;
     this.pullAbort = null;
+    this.downloads = new Map();
     this.stopped = false;
     this.connect();
   }
@@ -102,6 +117,7 @@ class Relay {
     socket.onmessage = (event) => this.take(JSON.parse(event.data));
     socket.onclose = (event) => {
       this.stopPulling();
+      for (const abort of this.downloads.values()) abort.abort();
       if (this.socket === socket) this.socket = null;
       // Replaced by another page (4000), closed by the kernel (4001) or
       // refused (4403): do not fight over it. Otherwise (the server
@@ -138,6 +154,53 @@ class Relay {
     else if (message.type === "pull") this.startPulling(message.key);
     else if (message.type === "stop") this.stopPulling();
     else if (message.type === "probe") this.hello();
+    else if (message.type === "fetch") this.download(message);
+    else if (message.type === "fetch-cancel") this.downloads.get(message.id)?.abort();
+  }
+
+  /**
+   * Fetch a URL of the hub's URL translator for the kernel, and send it back in
+   * pieces. Only the hub's own address is fetched: the page reads nothing else
+   * for the kernel, and the hub serves only what other applications sent.
+   */
+  async download({ id, url }) {
+    const abort = new AbortController();
+    this.downloads.set(id, abort);
+    try {
+      if (new URL(url).origin !== new URL(this.hubUrl).origin) {
+        throw new Error("not an address of the hub's URL translator");
+      }
+      const response = await fetch(url, { signal: abort.signal, credentials: "omit" });
+      if (!response.ok) throw new Error(`the hub's URL translator answered HTTP ${response.status}`);
+      const reader = response.body.getReader();
+      let held = [];
+      let size = 0;
+      const flush = async () => {
+        if (!size) return;
+        const piece = new Uint8Array(size);
+        let at = 0;
+        for (const part of held) { piece.set(part, at); at += part.length; }
+        held = []; size = 0;
+        while (this.socket && this.socket.bufferedAmount > BACKLOG && !abort.signal.aborted) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        this.send({ type: "fetch-data", id, chunk: toBase64(piece) });
+      };
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        held.push(value); size += value.length;
+        if (size >= PIECE) await flush();
+      }
+      await flush();
+      if (!abort.signal.aborted) this.send({ type: "fetch-end", id });
+    } catch (error) {
+      if (!abort.signal.aborted) {
+        this.send({ type: "fetch-error", id, message: error instanceof Error ? error.message : String(error) });
+      }
+    } finally {
+      this.downloads.delete(id);
+    }
   }
 
   async call({ id, method, params, timeout }) {
@@ -201,6 +264,7 @@ class Relay {
   stop() {
     this.stopped = true;
     this.stopPulling();
+    for (const abort of this.downloads.values()) abort.abort();
     if (this.socket) this.socket.close();
   }
 }
