@@ -25,8 +25,8 @@ desktop client on it keeps the tables it is sent. The hub can be stopped
 and started again (same kind, port and lockfile), as a user restarting
 their hub would.
 
-Real DS9 (``ds9 -samp``) is started on the desktop hub on request, under
-Xvfb, with its own home.
+Real TOPCAT and DS9 (``ds9 -samp``) are started on the desktop hub on
+request, under Xvfb, DS9 with a home of its own.
 """
 
 from __future__ import annotations
@@ -335,47 +335,55 @@ def app_id(client: Client, name: str, mtype: str) -> str | None:
                  if view.name == name and view.accepts(mtype)), None)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def topcat(desktop: Desktop, display: str  # noqa: F811
-                 ) -> AsyncIterator[str]:
-    """Real TOPCAT on the desktop hub, under Xvfb; yields its client id."""
+@dataclass
+class DesktopApps:
+    """Real TOPCAT and DS9 on the desktop hub: their client ids."""
+
+    topcat: str
+    ds9: str
+
+
+def _app_processes(desktop: Desktop, x_display: str) -> dict[str, PeerProcess]:
+    """TOPCAT (in the SAMP home) and DS9 (in a home of its own), on the desktop hub."""
     if not TOPCAT_JAR.is_file() or shutil.which("java") is None:
         missing("TOPCAT is needed (Debian package topcat)")
-    env = desktop.env.subprocess_env({"DISPLAY": display})
-    process = PeerProcess(_topcat_command(desktop.env.home), env=env, name="topcat")
-    await process.start()
-    try:
-        try:
-            await wait_until(lambda: app_id(desktop.client, "topcat", "table.load.votable")
-                             is not None, desktop.client, 90)
-        except asyncio.TimeoutError:
-            pytest.fail(f"TOPCAT did not register within 90 s\n{process.result().describe()}")
-        found = app_id(desktop.client, "topcat", "table.load.votable")
-        assert found is not None
-        yield found
-    finally:
-        await process.stop(grace=5)
+    if shutil.which("ds9") is None:
+        missing("SAOImage DS9 is needed (Debian package saods9)")
+    ds9_home = desktop.env.root / "ds9-home"
+    ds9_home.mkdir(exist_ok=True)
+    env = desktop.env.subprocess_env({"DISPLAY": x_display})
+    return {
+        "topcat": PeerProcess(_topcat_command(desktop.env.home), env=env, name="topcat"),
+        "ds9": PeerProcess(["ds9", "-samp"], env={**env, "HOME": str(ds9_home)}, name="ds9",
+                           cwd=ds9_home),
+    }
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def ds9(desktop: Desktop, display: str  # noqa: F811
-              ) -> AsyncIterator[str]:
-    """Real DS9 on the desktop hub, under Xvfb, in a home of its own; yields its client id."""
-    if shutil.which("ds9") is None:
-        missing("SAOImage DS9 is needed (Debian package saods9)")
-    home = desktop.env.root / "ds9-home"
-    home.mkdir(exist_ok=True)
-    env = desktop.env.subprocess_env({"DISPLAY": display, "HOME": str(home)})
-    process = PeerProcess(["ds9", "-samp"], env=env, name="ds9", cwd=home)
-    await process.start()
+async def apps(desktop: Desktop, display: str  # noqa: F811
+               ) -> AsyncIterator[DesktopApps]:
+    """Real TOPCAT and DS9 registered with the desktop hub, under Xvfb.
+
+    Both start at once (TOPCAT takes seconds); the desktop client waits, on
+    its own events, until both have registered and subscribed.
+    """
+    processes = _app_processes(desktop, display)
+
+    def ids() -> tuple[str | None, str | None]:
+        return (app_id(desktop.client, "topcat", "table.load.votable"),
+                app_id(desktop.client, DS9_NAME, "image.load.fits"))
+
     try:
+        for process in processes.values():
+            await process.start()
         try:
-            await wait_until(lambda: app_id(desktop.client, DS9_NAME, "image.load.fits")
-                             is not None, desktop.client, 90)
+            await wait_until(lambda: None not in ids(), desktop.client, 90)
         except asyncio.TimeoutError:
-            pytest.fail(f"DS9 did not register within 90 s\n{process.result().describe()}")
-        found = app_id(desktop.client, DS9_NAME, "image.load.fits")
-        assert found is not None
-        yield found
+            logs = "\n".join(process.result().describe() for process in processes.values())
+            pytest.fail(f"TOPCAT and DS9 did not both register within 90 s\n{logs}")
+        topcat, ds9 = ids()
+        assert topcat is not None and ds9 is not None
+        yield DesktopApps(topcat, ds9)
     finally:
-        await process.stop(grace=5)
+        for process in processes.values():
+            await process.stop(grace=5)
