@@ -53,7 +53,7 @@ from tests.apps.conftest import (
     DS9_NAME,
     TOPCAT_JAR,
     _topcat_command,
-    display,  # noqa: F401  (the session's X display, for TOPCAT)
+    display,  # noqa: F401  (the session's X display, for TOPCAT and DS9)
 )
 from tests.lab.conftest import (
     CHROMIUM,
@@ -67,7 +67,7 @@ from tests.lab.conftest import (
 )
 from tests.remote.forwarder import Forwarder
 
-# The machine-wide lock on the Web Profile's port 21012 (JSAMP's hub always uses it).
+# The machine-wide lock on the Web Profile's port 21012 (both desktop hubs use it here).
 from tests.web.conftest import STANDARD_WEB_PORT, port_21012  # noqa: F401
 
 #: Options of lab_command that the unix socket replaces (jupyter_server aborts
