@@ -16,35 +16,44 @@ Started once per module, in the module's event loop:
   the page calling the hub at 127.0.0.1:21012 as they would to a notebook
   on the internet.
 
-Per test: JSAMP's hub (``-profiles std,web -web:auth true``: the Web Profile
-on its fixed port 21012, every registration accepted without a dialog),
-with a lockfile in the test's own SAMP home, and a desktop client on it
-that keeps the tables it is sent.
+Per test: the desktop hub, with the Web Profile on its fixed port 21012 and
+every registration accepted without a dialog, its lockfile in the test's
+own SAMP home: JSAMP's (``-profiles std,web -web:auth true``) or ours
+(:class:`jupyter_samp.Hub`, in the test's event loop), as the test's
+``desktop_hub`` parameter says (JSAMP's unless it says otherwise). A
+desktop client on it keeps the tables it is sent. The hub can be stopped
+and started again (same kind, port and lockfile), as a user restarting
+their hub would.
+
+Real TOPCAT and DS9 (``ds9 -samp``) are started on the desktop hub on
+request, under Xvfb, DS9 with a home of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from jupyter_samp import Client, connect
+from jupyter_samp import Client, Hub, connect
 from jupyter_samp.data import DataBridge, Received
 from jupyter_samp.testing import PeerProcess, RunningHub, SampEnvironment, jsamp_hub
 from jupyter_samp.testing.waiting import wait_until
 from tests.apps.conftest import (
+    DS9_NAME,
     TOPCAT_JAR,
     _topcat_command,
-    display,  # noqa: F401  (the session's X display, for TOPCAT)
+    display,  # noqa: F401  (the session's X display, for TOPCAT and DS9)
 )
 from tests.lab.conftest import (
     CHROMIUM,
@@ -58,8 +67,8 @@ from tests.lab.conftest import (
 )
 from tests.remote.forwarder import Forwarder
 
-# The machine-wide lock on the Web Profile's port 21012 (JSAMP's hub always uses it).
-from tests.web.conftest import port_21012  # noqa: F401
+# The machine-wide lock on the Web Profile's port 21012 (both desktop hubs use it here).
+from tests.web.conftest import STANDARD_WEB_PORT, port_21012  # noqa: F401
 
 #: Options of lab_command that the unix socket replaces (jupyter_server aborts
 #: when --port and --sock are both given).
@@ -68,6 +77,8 @@ TCP_OPTIONS = ("--ServerApp.ip=", "--ServerApp.port=", "--ServerApp.port_retries
 #: JSAMP's hub with both profiles; ``-web:auth true`` accepts every web client.
 JSAMP_WEB_ARGS = ["-profiles", "std,web", "-web:auth", "true"]
 DESKTOP_NAME = "desktop-viewer"
+#: The desktop hubs a test may ask for (its ``desktop_hub`` parameter).
+HUB_KINDS = ("jsamp", "ours")
 #: Chromium's permission for pages to reach local addresses, as Playwright names it.
 LNA_PERMISSION = "local-network-access"
 
@@ -86,11 +97,61 @@ class RemoteLab:
         return self.lab.url
 
 
+async def allow(request: object) -> bool:
+    """Our hub's web consent: every registration, as ``-web:auth true`` does for JSAMP's."""
+    return True
+
+
+@dataclass
+class DesktopHub:
+    """The desktop hub, JSAMP's or ours, on port 21012; it may be stopped and started again.
+
+    Parameters
+    ----------
+    kind : str
+        ``"jsamp"`` (JSAMP's hub in a subprocess) or ``"ours"`` (in process).
+    env : SampEnvironment
+        The test's SAMP home: the hub's lockfile and (for JSAMP) Java's home.
+    """
+
+    kind: str
+    env: SampEnvironment
+    _running: RunningHub | Hub | None = field(default=None, init=False, repr=False)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack,
+                                              init=False, repr=False)
+
+    @property
+    def lockfile(self) -> Path:
+        """The hub's lockfile (the same path after a restart)."""
+        return self.env.lockfile
+
+    async def start(self) -> DesktopHub:
+        """Start the hub and wait until it answers (its lockfile written)."""
+        if self.kind == "jsamp":
+            self._running = await self._stack.enter_async_context(jsamp_hub(
+                self.lockfile, home=self.env.home, extra_args=JSAMP_WEB_ARGS, timeout=60))
+        else:
+            self._running = await self._stack.enter_async_context(Hub(
+                lockfile=self.lockfile, web_port=STANDARD_WEB_PORT, web_consent=allow))
+        return self
+
+    async def stop(self) -> None:
+        """Stop the hub (its lockfile goes, port 21012 is free again)."""
+        self._running = None
+        await self._stack.aclose()
+
+    def describe(self) -> str:
+        """What the hub's process said, for a failure's message."""
+        if isinstance(self._running, RunningHub):
+            return self._running.process.result().describe()
+        return f"our hub (in process), running: {self._running is not None}"
+
+
 @dataclass
 class Desktop:
-    """The desktop hub (JSAMP's) and a client on it that keeps what it is sent."""
+    """The desktop hub and a client on it that keeps what it is sent."""
 
-    hub: RunningHub
+    hub: DesktopHub
     client: Client
     tables: asyncio.Queue[Received]
     env: SampEnvironment
@@ -101,7 +162,7 @@ class Desktop:
             return await asyncio.wait_for(self.tables.get(), timeout)
         except asyncio.TimeoutError:
             pytest.fail(f"{DESKTOP_NAME} received no table within {timeout:g} s\n"
-                        f"{self.hub.process.result().describe()}")
+                        f"{self.hub.describe()}")
 
 
 def netns_prefix() -> list[str]:
@@ -235,25 +296,35 @@ async def ungranted_page(public_browser: Any, remote_lab: RemoteLab) -> AsyncIte
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def jsamp_web_hub(samp_env: SampEnvironment, port_21012: int  # noqa: F811
-                        ) -> AsyncIterator[RunningHub]:
-    """JSAMP's hub, Standard and Web Profiles, its lockfile in the test's SAMP home."""
-    async with jsamp_hub(samp_env.lockfile, home=samp_env.home, extra_args=JSAMP_WEB_ARGS,
-                         timeout=60) as hub:
+async def desktop_hub(request: pytest.FixtureRequest, samp_env: SampEnvironment,
+                      port_21012: int  # noqa: F811
+                      ) -> AsyncIterator[DesktopHub]:
+    """The desktop hub, Standard and Web Profiles, its lockfile in the test's SAMP home.
+
+    JSAMP's unless the test is parametrized (``indirect``) with another of
+    :data:`HUB_KINDS`.
+    """
+    kind = getattr(request, "param", "jsamp")
+    assert kind in HUB_KINDS, kind
+    hub = DesktopHub(kind, samp_env)
+    await hub.start()
+    try:
         yield hub
+    finally:
+        await hub.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def desktop(jsamp_web_hub: RunningHub, samp_env: SampEnvironment
+async def desktop(desktop_hub: DesktopHub, samp_env: SampEnvironment
                   ) -> AsyncIterator[Desktop]:
-    """A desktop client on JSAMP's hub, subscribed to tables before any notebook connects."""
+    """A desktop client on the desktop hub, subscribed to tables before any notebook connects."""
     tables: asyncio.Queue[Received] = asyncio.Queue()
-    async with connect(DESKTOP_NAME, hub=jsamp_web_hub.lockfile) as client:
+    async with connect(DESKTOP_NAME, hub=desktop_hub.lockfile) as client:
         bridge = DataBridge(client, timeout=30)
         bridge.on_table(tables.put_nowait, as_pandas=True)
         await client.flush()
         try:
-            yield Desktop(jsamp_web_hub, client, tables, samp_env)
+            yield Desktop(desktop_hub, client, tables, samp_env)
         finally:
             await bridge.close()
 
@@ -264,23 +335,55 @@ def app_id(client: Client, name: str, mtype: str) -> str | None:
                  if view.name == name and view.accepts(mtype)), None)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def topcat(desktop: Desktop, display: str  # noqa: F811
-                 ) -> AsyncIterator[str]:
-    """Real TOPCAT on JSAMP's hub (the desktop's), under Xvfb; yields its client id."""
+@dataclass
+class DesktopApps:
+    """Real TOPCAT and DS9 on the desktop hub: their client ids."""
+
+    topcat: str
+    ds9: str
+
+
+def _app_processes(desktop: Desktop, x_display: str) -> dict[str, PeerProcess]:
+    """TOPCAT (in the SAMP home) and DS9 (in a home of its own), on the desktop hub."""
     if not TOPCAT_JAR.is_file() or shutil.which("java") is None:
         missing("TOPCAT is needed (Debian package topcat)")
-    env = desktop.env.subprocess_env({"DISPLAY": display})
-    process = PeerProcess(_topcat_command(desktop.env.home), env=env, name="topcat")
-    await process.start()
+    if shutil.which("ds9") is None:
+        missing("SAOImage DS9 is needed (Debian package saods9)")
+    ds9_home = desktop.env.root / "ds9-home"
+    ds9_home.mkdir(exist_ok=True)
+    env = desktop.env.subprocess_env({"DISPLAY": x_display})
+    return {
+        "topcat": PeerProcess(_topcat_command(desktop.env.home), env=env, name="topcat"),
+        "ds9": PeerProcess(["ds9", "-samp"], env={**env, "HOME": str(ds9_home)}, name="ds9",
+                           cwd=ds9_home),
+    }
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def apps(desktop: Desktop, display: str  # noqa: F811
+               ) -> AsyncIterator[DesktopApps]:
+    """Real TOPCAT and DS9 registered with the desktop hub, under Xvfb.
+
+    Both start at once (TOPCAT takes seconds); the desktop client waits, on
+    its own events, until both have registered and subscribed.
+    """
+    processes = _app_processes(desktop, display)
+
+    def ids() -> tuple[str | None, str | None]:
+        return (app_id(desktop.client, "topcat", "table.load.votable"),
+                app_id(desktop.client, DS9_NAME, "image.load.fits"))
+
     try:
+        for process in processes.values():
+            await process.start()
         try:
-            await wait_until(lambda: app_id(desktop.client, "topcat", "table.load.votable")
-                             is not None, desktop.client, 90)
+            await wait_until(lambda: None not in ids(), desktop.client, 90)
         except asyncio.TimeoutError:
-            pytest.fail(f"TOPCAT did not register within 90 s\n{process.result().describe()}")
-        found = app_id(desktop.client, "topcat", "table.load.votable")
-        assert found is not None
-        yield found
+            logs = "\n".join(process.result().describe() for process in processes.values())
+            pytest.fail(f"TOPCAT and DS9 did not both register within 90 s\n{logs}")
+        topcat, ds9 = ids()
+        assert topcat is not None and ds9 is not None
+        yield DesktopApps(topcat, ds9)
     finally:
-        await process.stop(grace=5)
+        for process in processes.values():
+            await process.stop(grace=5)
