@@ -49,11 +49,11 @@ class Canary:
         ordered = sorted(self.latencies)
         return ordered[len(ordered) // 2] if ordered else 0.0
 
-    def check(self, least: int = 5) -> None:
-        """Assert that the canary made ``least`` calls, all answered, none slow."""
+    def check(self, least: int = 5, slow: float = SLOW) -> None:
+        """Assert that the canary made ``least`` calls, all answered, none slower than ``slow``."""
         assert not self.errors, self.errors[:3]
         assert len(self.latencies) >= least, f"only {len(self.latencies)} canary calls"
-        assert self.worst < SLOW, f"a canary call took {self.worst:.2f} s"
+        assert self.worst < slow, f"a canary call took {self.worst:.2f} s"
 
     def figures(self) -> dict[str, float]:
         """The figures to record."""

@@ -31,7 +31,7 @@ from jupyter_samp.testing.peers import (
 from jupyter_samp.transport.http import HttpPool
 from jupyter_samp.transport.xmlrpc import xmlrpc_call
 
-from .canary import canary_running
+from .canary import SLOW, canary_running
 from .report import peak_rss_mb, record, rss_mb
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for memory figures")
@@ -253,14 +253,18 @@ async def test_many_large_bodies_at_once_cannot_grow_hub_memory(tmp_path: Path) 
                     await _send_all(sock, call, deadline)
                     return await _answer_of(sock, deadline)
 
-                started = time.perf_counter()
-                answers = await asyncio.gather(*(stranger(sock) for sock in sockets))
-                took = time.perf_counter() - started
-                await canary.made(3)
+                try:
+                    started = time.perf_counter()
+                    answers = await asyncio.gather(*(stranger(sock) for sock in sockets))
+                    took = time.perf_counter() - started
+                    await canary.made(3)
+                finally:
+                    for sock in sockets:
+                        sock.close()
                 canary_figures = canary.figures()
-                canary.check()
-            for sock in sockets:
-                sock.close()
+                # The canary shares this process's loop with the 64 senders pushing
+                # 1 GB, on 2 cores: its calls wait behind them too (1-2.5 s at worst).
+                canary.check(slow=2 * SLOW)
             peak = peak_rss_mb(pid)
     decoded = sum("Unknown private key" in answer for answer in answers)
     busy = sum("Server busy" in answer for answer in answers)
