@@ -101,7 +101,7 @@ async def test_hundred_clients_exchange_calls(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["sync", "async", "notify"])
 async def test_calcstorm_repeated(tmp_path: Path, mode: str) -> None:
-    runs, rates = 8, []  # docs/stress.rst: a run of 20
+    runs, rates = 5, []  # docs/stress.rst: a run of 20
     with samp_environment(tmp_path) as env:
         async with jupyter_samp_hub(env.lockfile, home=env.home) as hub:
             pid = hub.process.pid

@@ -153,8 +153,9 @@ async def test_own_message_echoed_in_a_reply(
         sync = await attacker.hub("callAndWait", desktop.public_id, message, "30")
         await attacker.hub("call", desktop.public_id, "tag-1", message)
         await attacker.hub("notify", attacker.id, message)  # to itself, too
-        for start in range(0, 200_000, 50_000):  # then flood, in case anything is bounded
-            await attacker.hub("declareMetadata", {"samp.name": "evil", **junk(50_000, start)})
+        # then flood past the 100,000 the allow-list once kept, in case anything is bounded
+        for start in range(0, 120_000, 40_000):
+            await attacker.hub("declareMetadata", {"samp.name": "evil", **junk(40_000, start)})
         return sync
 
     sync = await canary.run_during(attack())
@@ -167,13 +168,13 @@ async def test_own_message_echoed_in_a_reply(
 async def test_flood_then_desktop_sends_the_url_back(
     attacker: WebSession, desktop: RawClient, canary: Canary, secret_url: str
 ) -> None:
-    """200,000 distinct URLs after the file URL; then a desktop app sends exactly that URL."""
+    """120,000 distinct URLs after the file URL; then a desktop app sends exactly that URL."""
 
     async def attack() -> None:
         await attacker.hub("declareMetadata", {"samp.name": "evil", "icon": secret_url})
-        for start in range(0, 200_000, 50_000):
+        for start in range(0, 120_000, 40_000):  # past the 100,000 the allow-list once kept
             await attacker.hub("notify", desktop.public_id, {
-                "samp.mtype": "table.load.votable", "samp.params": junk(50_000, start)})
+                "samp.mtype": "table.load.votable", "samp.params": junk(40_000, start)})
         await attacker.hub("declareMetadata", {"samp.name": "evil"})
         shown = {"samp.mtype": "table.load.votable", "samp.params": {"url": secret_url}}
         await desktop.hub("notify", attacker.id, shown)
