@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
+import socket
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
@@ -58,13 +59,19 @@ def names_this_host(url: str) -> bool:
     parts = urlparse(url)
     if parts.scheme.lower() == "file":
         return True
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        try:  # the short and numeric IPv4 forms a URL may use: 127.1, 2130706433, 0x7f.1
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def local_path(url: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:

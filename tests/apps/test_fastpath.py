@@ -10,7 +10,6 @@ import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import astropy.units as u
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +18,7 @@ import pytest_asyncio
 from jupyter_samp.data import DataBridge
 from jupyter_samp.data.localfiles import LocalFiles
 from tests.apps.conftest import Desktop
-from tests.apps.test_topcat_ds9 import mixed_frame, topcat_table
+from tests.apps.test_topcat_ds9 import assert_holds_mixed_frame, mixed_frame, topcat_table
 
 pytestmark = [pytest.mark.peers, pytest.mark.asyncio(loop_scope="module")]
 
@@ -52,20 +51,7 @@ async def test_topcat_maps_every_column_kind_from_a_local_fits_file(
     assert receipt.transports[desktop.topcat] == "file, fits", receipt.summary()
     assert receipt.mtype == "table.load.stil" and receipt.url.startswith("file://")
     held = await topcat_table(desktop, receipt.table.table_id)
-    assert list(held.columns) == ["source_id", *df.columns]
-    assert held["source_id"].tolist() == df.index.tolist()
-    assert held["count"].tolist() == df["count"].tolist()
-    np.testing.assert_array_equal(held["flux"].to_numpy(), df["flux"].to_numpy())
-    assert held["nobs"].isna().tolist() == df["nobs"].isna().tolist()
-    assert held["nobs"].dropna().tolist() == [1, 3, 4]
-    assert held["good"].tolist() == df["good"].tolist()
-    assert held["label"].isna().tolist() == df["label"].isna().tolist()
-    assert held["label"].dropna().tolist() == ["alpha", "beta", "delta", "eps"]
-    when = pd.to_datetime(held["when"])
-    assert when.isna().tolist() == df["when"].isna().tolist()
-    assert (when.dropna().to_numpy() == df["when"].dropna().to_numpy()).all()
-    units = {name: u.Unit(text) for name, text in held.attrs["units"].items()}
-    assert units == {"flux": u.mJy, "count": u.ct}
+    assert_holds_mixed_frame(held, df)
     assert held.attrs["ucds"]["flux"] == "phot.flux.density"
     assert held.attrs["descriptions"]["flux"] == "peak flux, in mJy (±5 %)"
     # The file is private, and goes when the handle is dropped.

@@ -79,11 +79,8 @@ async def topcat_table(desktop: Desktop, table_id: str) -> pd.DataFrame:
     return await asyncio.to_thread(lambda: to_pandas(read_votable(body)))
 
 
-async def test_topcat_holds_the_dataframe_we_sent(desktop: Desktop) -> None:
-    df = mixed_frame()
-    receipt = await desktop.bridge.send_table(df, to="topcat", name="mixed dtypes")
-    assert receipt.ok == [desktop.topcat], receipt.summary()
-    held = await topcat_table(desktop, receipt.table.table_id)
+def assert_holds_mixed_frame(held: pd.DataFrame, df: pd.DataFrame) -> None:
+    """What TOPCAT gives back of :func:`mixed_frame` is what was sent: values, nulls, units."""
     assert list(held.columns) == ["source_id", *df.columns]
     assert held["source_id"].tolist() == df.index.tolist()
     assert held["count"].tolist() == df["count"].tolist()
@@ -98,6 +95,14 @@ async def test_topcat_holds_the_dataframe_we_sent(desktop: Desktop) -> None:
     assert (when.dropna().to_numpy() == df["when"].dropna().to_numpy()).all()
     units = {name: u.Unit(text) for name, text in held.attrs["units"].items()}
     assert units == {"flux": u.mJy, "count": u.ct}
+
+
+async def test_topcat_holds_the_dataframe_we_sent(desktop: Desktop) -> None:
+    df = mixed_frame()
+    receipt = await desktop.bridge.send_table(df, to="topcat", name="mixed dtypes")
+    assert receipt.ok == [desktop.topcat], receipt.summary()
+    held = await topcat_table(desktop, receipt.table.table_id)
+    assert_holds_mixed_frame(held, df)
 
 
 async def test_ds9_shows_the_image_we_sent(desktop: Desktop) -> None:

@@ -127,6 +127,14 @@ async def test_a_download_comes_back_in_pieces_and_is_bounded(relay: BrowserRela
     with pytest.raises(FetchError, match="larger than the 4 bytes"):
         await fetching
     assert await next_message(socket) == {"type": "fetch-cancel", "id": ask["id"]}
+    # A piece that is not base64: refused, and the page is told to stop.
+    fetching = asyncio.ensure_future(relay.downloads.fetch(hub + "odd", 100, 10))
+    ask = await next_message(socket)
+    await socket.write_message(json.dumps({"type": "fetch-data", "id": ask["id"],
+                                           "chunk": "not base64!"}))
+    with pytest.raises(FetchError, match="malformed piece"):
+        await fetching
+    assert await next_message(socket) == {"type": "fetch-cancel", "id": ask["id"]}
     # The hub refused: its answer is the error.
     fetching = asyncio.ensure_future(relay.downloads.fetch(hub + "secret", 100, 10))
     ask = await next_message(socket)
@@ -135,3 +143,19 @@ async def test_a_download_comes_back_in_pieces_and_is_bounded(relay: BrowserRela
     with pytest.raises(FetchError, match=r"could not download .*HTTP 403"):
         await fetching
     await hang_up(socket)
+
+
+async def test_downloads_at_once_are_bounded(relay: BrowserRelay) -> None:
+    from jupyter_samp.remote.downloads import MAX_DOWNLOADS
+
+    socket = await page(relay)
+    running = [asyncio.ensure_future(relay.downloads.fetch(f"http://h/{n}", 10, 30))
+               for n in range(MAX_DOWNLOADS)]
+    for _ in running:
+        await next_message(socket)
+    with pytest.raises(FetchError, match=f"{MAX_DOWNLOADS} downloads"):
+        await relay.downloads.fetch("http://h/one-more", 10, 30)
+    await hang_up(socket)  # the page goes: every running download fails
+    for download in running:
+        with pytest.raises(FetchError, match="browser page closed"):
+            await download
