@@ -102,7 +102,7 @@ class Hub:
         Seconds to wait for consent; no answer counts as a refusal.
     liveness_interval : float
         Seconds between checks that Standard Profile clients still listen;
-        a client whose callback refuses connections is evicted.
+        a client with no listening socket at its callback address any more is evicted.
     guard_interval : float
         Seconds between checks that the lockfile is still in place (it is
         written again if deleted or corrupted).

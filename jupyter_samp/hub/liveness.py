@@ -2,47 +2,77 @@
 
 A client killed with SIGKILL never says goodbye: it stays registered, calls
 to it wait for nothing, and the other applications keep listing it. Every
-``interval`` seconds the hub tries a TCP connection to each Standard Profile
-client's callback address; a refused connection means the process is gone,
-and the client is evicted (its pending calls are answered with errors and the
-others get an unregister event). A client that accepts the connection but is
-slow or stuck is left alone: being slow is not being dead.
+``interval`` seconds the hub looks, in the kernel's table of listening
+sockets (:mod:`jupyter_samp.hub.listeners`), for each Standard Profile
+client's callback address on this computer; a client whose address no longer
+has a listening socket is gone, and is evicted (its pending calls are answered
+with errors and the others get an unregister event). The probe never opens a
+connection to a client (that makes DS9 show an error dialog) and leaves alone
+what it cannot judge: a callback on another computer, a name that does not
+resolve, or a system without that table. Those clients are still evicted when
+a delivery to them is refused. A client that is slow or stuck still has its
+listening socket and is left alone: being slow is not being dead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from jupyter_samp.core.model import ClientRecord
+from jupyter_samp.hub.listeners import Listeners, is_local_address, read_listeners
 from jupyter_samp.hub.periodic import Periodic
 from jupyter_samp.transport.timeouts import within
 
 log = logging.getLogger("jupyter_samp.hub")
 
 
-async def accepts_connections(url: str, timeout: float) -> bool:
-    """Return False only if nothing listens at ``url``'s host and port (connection refused)."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return True
+async def _addresses(host: str, port: int, timeout: float) -> set[ipaddress.IPv4Address
+                                                                 | ipaddress.IPv6Address]:
+    """The addresses ``host`` resolves to; empty when it does not resolve in time."""
     try:
-        _, writer = await within(asyncio.open_connection(parts.hostname, parts.port or 80), timeout)
-    except (ConnectionRefusedError, OSError) as exc:
-        return not isinstance(exc, ConnectionRefusedError)
-    except asyncio.TimeoutError:
-        return True
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+        infos = await within(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+        )
+    except (OSError, asyncio.TimeoutError):
+        return set()
+    found = set()
+    for info in infos:
+        # The scope of a link-local IPv6 address ("%eth0") is not part of the address.
+        text = str(info[4][0]).partition("%")[0]
+        try:
+            found.add(ipaddress.ip_address(text))
+        except ValueError:
+            continue
+    return found
+
+
+async def callback_is_gone(url: str, listeners: Listeners, timeout: float = 2.0) -> bool:
+    """Whether nothing on this computer listens at ``url`` any more.
+
+    True only when the host resolves, every address it resolves to is on this
+    computer, and none of them has a listening socket on the port; anything
+    uncertain answers False, so a live client is never evicted.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return False
+    if not parts.hostname:
+        return False
+    addresses = await _addresses(parts.hostname, port, timeout)
+    if not addresses or not all(is_local_address(address) for address in addresses):
+        return False
+    return not any(listeners.accepts(address, port) for address in addresses)
 
 
 class LivenessProbe(Periodic):
-    """Periodically evicts Standard Profile clients whose callback address refuses connections.
+    """Periodically evicts Standard Profile clients whose callback address no longer listens.
 
     Parameters
     ----------
@@ -69,15 +99,26 @@ class LivenessProbe(Periodic):
         await self.probe_once()
 
     async def probe_once(self) -> list[str]:
-        """Probe every callable Standard Profile client once; return the ids evicted."""
+        """Look for every Standard Profile client's listening socket once; return the ids evicted.
+
+        Nothing is evicted where the system has no socket table (see
+        :func:`~jupyter_samp.hub.listeners.read_listeners`).
+        """
+        # The clients are listed before the table is read: a client that
+        # registers in between is not in this round, rather than judged by a
+        # table older than its socket.
         targets = [r for r in self._clients() if r.profile == "standard" and r.callback]
+        listeners = read_listeners() if targets else None
+        if listeners is None:
+            return []
         answers = await asyncio.gather(
-            *(accepts_connections(r.callback, timeout=2.0) for r in targets)
+            *(callback_is_gone(r.callback, listeners) for r in targets)
         )
         evicted = []
-        for record, alive in zip(targets, answers, strict=True):
-            if not alive and record in self._clients():
-                log.warning("%s no longer accepts connections: evicting it", record.label)
-                self._evict(record.public_id, "its callback address refuses connections")
+        for record, gone in zip(targets, answers, strict=True):
+            if gone and record in self._clients():
+                log.warning("%s no longer listens at its callback address: evicting it",
+                            record.label)
+                self._evict(record.public_id, "nothing listens at its callback address any more")
                 evicted.append(record.public_id)
         return evicted

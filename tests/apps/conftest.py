@@ -122,7 +122,9 @@ async def desktop(display: str, tmp_path_factory: pytest.TempPathFactory
         missing("SAOImage DS9 is needed (Debian package saods9)")
     root = tmp_path_factory.mktemp("desktop")
     with samp_environment(root) as env:
-        async with Hub(lockfile=env.lockfile, web_profile=False) as hub:
+        # Liveness rounds every half second: an application that a round
+        # disturbs shows it within the module (DS9 once did, with dialogs).
+        async with Hub(lockfile=env.lockfile, web_profile=False, liveness_interval=0.5) as hub:
             child_env = env.subprocess_env({"DISPLAY": display})
             processes = {
                 "topcat": PeerProcess(_topcat_command(env.home), env=child_env, name="topcat"),

@@ -172,6 +172,25 @@ async def test_screenshots(desktop: Desktop) -> None:
     assert written, tree
 
 
+async def test_liveness_rounds_leave_ds9_without_error_dialogs(desktop: Desktop) -> None:
+    """The hub's check for dead clients must never be seen by a live one.
+
+    DS9 shows a modal "internal error" dialog for every connection that
+    closes before a request, and a dialog raised during a SAMP call holds
+    that call until someone dismisses it.
+    """
+    probe = desktop.hub._probe  # the fixture's hub runs a round every 0.5 s as well
+    for _ in range(3):
+        assert await probe.probe_once() == []
+    # A round trip after the rounds: DS9 has handled whatever reached it by then.
+    size = await desktop.client.call(desktop.ds9, "ds9.get", {"cmd": "fits size"}, timeout=30)
+    assert size.ok
+    assert "Premature eof" not in desktop.processes["ds9"].stderr
+    tree = subprocess.run(["xwininfo", "-root", "-tree"], env=desktop.x_env(),
+                          capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "__tk__messagebox" not in tree
+
+
 def _top_window(tree: str, title: str) -> str | None:
     """The id of the first top-level window whose name starts with ``title``."""
     for line in tree.splitlines():
