@@ -337,6 +337,17 @@ def decode_call(body: bytes) -> tuple[str, list[Any]]:
     return decoder.method, decoder.values
 
 
+#: Small answers that held one string, by their exact bytes. A client
+#: answers every ``receiveNotification``, ``receiveCall`` and
+#: ``receiveResponse`` with the same few bytes (an empty value, mostly), and
+#: the hub delivers thousands a second: decoding is a function of the bytes
+#: alone, so an answer seen before is not parsed again. Bounded: when full it
+#: is emptied, so a peer sending ever new answers only costs itself decoding.
+_KNOWN_ANSWERS: dict[bytes, str] = {}
+_KNOWN_ANSWERS_MAX = 64
+_KNOWN_ANSWER_SIZE = 512
+
+
 def decode_response(body: bytes) -> Any:
     """Decode an XML-RPC ``methodResponse``.
 
@@ -350,6 +361,18 @@ def decode_response(body: bytes) -> Any:
     ProtocolError
         If the body is not a well-formed methodResponse.
     """
+    known = _KNOWN_ANSWERS.get(body)
+    if known is not None:
+        return known
+    value = _decode_response(body)
+    if isinstance(value, str) and len(body) <= _KNOWN_ANSWER_SIZE:
+        if len(_KNOWN_ANSWERS) >= _KNOWN_ANSWERS_MAX:
+            _KNOWN_ANSWERS.clear()
+        _KNOWN_ANSWERS[body] = value
+    return value
+
+
+def _decode_response(body: bytes) -> Any:
     decoder = _decode(body)
     if decoder.root != "methodResponse":
         raise ProtocolError("not an XML-RPC methodResponse")

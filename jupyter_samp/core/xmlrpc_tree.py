@@ -14,17 +14,35 @@ ElementTree's C parser cannot be told to refuse entity declarations, and it
 expands internal entities. So a hardened expat parser first reads the
 prolog, up to the root element (:func:`~jupyter_samp.core.xmlsafe.check_prolog`):
 a DTD can appear nowhere else, and a document with one never reaches
-ElementTree.
+ElementTree. That parser is skipped only for the prolog every SAMP program
+writes, matched whole from the first byte (:data:`PLAIN_PROLOG`): nothing but
+an XML declaration in an encoding where each ASCII byte is that character,
+white space, then the root's start tag. Such a prolog has no room for a DTD,
+and what the pattern reads is exactly what expat reads; anything else, a
+comment, a processing instruction or a byte-order mark included, goes to the
+hardened parser.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any, NamedTuple
 
 from jupyter_samp.core.values import MAX_DEPTH
 from jupyter_samp.core.xmlsafe import check_prolog
 from jupyter_samp.errors import ProtocolError
+
+_SPACE = rb"[ \t\r\n]"
+_ASCII_ENCODINGS = rb"(?i:utf-8|us-ascii|iso-8859-1)"
+
+#: The whole of a plain prolog, from the first byte to the root's start tag.
+PLAIN_PROLOG = re.compile(
+    rb"(?:<\?xml" + _SPACE + rb"+version" + _SPACE + rb"*=" + _SPACE + rb"*(?:'1\.0'|\"1\.0\")"
+    rb"(?:" + _SPACE + rb"+encoding" + _SPACE + rb"*=" + _SPACE + rb"*"
+    rb"(?:'" + _ASCII_ENCODINGS + rb"'|\"" + _ASCII_ENCODINGS + rb"\"))?"
+    + _SPACE + rb"*\?>)?" + _SPACE + rb"*<method(?:Call|Response)>"
+)
 
 
 class Decoded(NamedTuple):
@@ -46,10 +64,11 @@ def decode_tree(body: bytes) -> Decoded | None:
     Never raises: whatever goes wrong (a DTD, bad XML, an unknown encoding,
     anything unusual) returns None, and the strict decoder reports it.
     """
-    try:
-        check_prolog((body,))
-    except ProtocolError:
-        return None
+    if PLAIN_PROLOG.match(body) is None:
+        try:
+            check_prolog((body,))
+        except ProtocolError:
+            return None
     try:
         root = ET.XML(body)
         if root.tag == "methodCall":

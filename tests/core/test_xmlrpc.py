@@ -367,3 +367,21 @@ def test_other_xml_errors_do_not_blame_a_character() -> None:
     with pytest.raises(ProtocolError) as caught:
         decode_call(b"<methodCall><methodName>m</methodName></methodCall><junk/>")
     assert "character" not in str(caught.value)
+
+
+def test_answers_seen_before_decode_the_same_and_the_memory_is_bounded() -> None:
+    from jupyter_samp.core import xmlrpc as codec
+
+    empty = encode_response("")
+    assert decode_response(empty) == "" and decode_response(empty) == ""
+    assert codec._KNOWN_ANSWERS[empty] == ""
+    fault = encode_fault(1, "no")
+    for _ in range(2):
+        assert isinstance(decode_response(fault), codec.Fault)
+    assert fault not in codec._KNOWN_ANSWERS
+    assert decode_response(encode_response({"a": "b"})) == {"a": "b"}  # not kept: mutable
+    for n in range(3 * codec._KNOWN_ANSWERS_MAX):
+        assert decode_response(encode_response(f"answer {n}")) == f"answer {n}"
+    assert len(codec._KNOWN_ANSWERS) <= codec._KNOWN_ANSWERS_MAX
+    with pytest.raises(ProtocolError):
+        decode_response(b"<methodResponse><params></params></methodResponse>")

@@ -15,7 +15,8 @@ from jupyter_samp.core.xmlrpc import (
     encode_fault,
     encode_response,
 )
-from jupyter_samp.core.xmlrpc_tree import Decoded, decode_tree
+from jupyter_samp.core.xmlrpc_tree import PLAIN_PROLOG, Decoded, decode_tree
+from jupyter_samp.core.xmlsafe import check_prolog
 
 # Printable ASCII plus TAB, LF and CR: every character a SAMP string may hold.
 samp_text = st.text(st.sampled_from([chr(c) for c in range(0x20, 0x7F)] + ["\t", "\n", "\r"]))
@@ -124,3 +125,37 @@ def test_whitespace_and_bare_strings_agree() -> None:
     assert fast is not None and fast == _strict(body)
     assert fast.method == "samp.hub.ping"
     assert fast.values == ["  bare  ", {"k": " v "}]
+
+
+PROLOG_PIECES = st.lists(st.sampled_from([
+    b"<?xml version='1.0'?>", b'<?xml version="1.0" encoding="UTF-8"?>',
+    b"<?xml version='1.0' encoding='utf-16'?>", b" ", b"\n", b"\t", b"<!-- c -->",
+    b"<?pi <methodCall>?>", b"<!DOCTYPE methodCall>", b'<!ENTITY a "b">', b"\xef\xbb\xbf",
+    b"<!DOCTYPE m [<!ENTITY a 'b'>]>", b"]>", b"<methodCall>",
+]), max_size=5)
+
+
+@settings(max_examples=400)
+@given(PROLOG_PIECES)
+def test_a_prolog_skips_the_hardened_parser_only_when_it_holds_no_declarations(
+        pieces: list[bytes]) -> None:
+    """What the plain-prolog pattern accepts has no DTD, comment, PI or BOM before the root."""
+    body = b"".join(pieces) + b"<methodCall><methodName>m</methodName></methodCall>"
+    match = PLAIN_PROLOG.match(body)
+    if match is not None:
+        prolog = body[: match.end() - len(b"<methodCall>")]
+        assert b"<!" not in prolog and b"\xef" not in prolog
+        assert prolog.count(b"<?") <= 1 and (not prolog.strip() or prolog.lstrip() == prolog)
+        assert b"utf-16" not in prolog.lower()
+        check_prolog((body,))  # the hardened parser agrees: nothing to refuse
+
+
+@pytest.mark.parametrize("prolog", [
+    b"<?x <methodCall>?><!DOCTYPE a [<!ENTITY e 'x'>]>",
+    b"<?xml version='1.0' encoding='UTF-16'?>",
+    b"\xef\xbb\xbf",
+    b"<!-- <methodCall> -->",
+    b"<?xml version='1.0'?><!DOCTYPE methodCall [<!ENTITY e 'x'>]>",
+])
+def test_tricky_prologs_go_to_the_hardened_parser(prolog: bytes) -> None:
+    assert PLAIN_PROLOG.match(prolog + b"<methodCall>") is None
