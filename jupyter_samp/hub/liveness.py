@@ -108,7 +108,9 @@ class LivenessProbe(Periodic):
         # registers in between is not in this round, rather than judged by a
         # table older than its socket.
         targets = [r for r in self._clients() if r.profile == "standard" and r.callback]
-        listeners = read_listeners() if targets else None
+        # Reading the table walks the kernel's socket hash (milliseconds even
+        # when it is nearly empty): in a thread, so the loop serves meanwhile.
+        listeners = await asyncio.to_thread(read_listeners) if targets else None
         if listeners is None:
             return []
         answers = await asyncio.gather(

@@ -33,13 +33,13 @@ TCP6 = """\
 
 def test_parse_table_reads_listeners_in_the_kernels_byte_order() -> None:
     v4 = ipaddress.ip_address
-    assert parse_table(TCP4.splitlines()) == {(v4("127.0.0.1"), 8080)}
-    assert parse_table(TCP6.splitlines()) == {
+    assert parse_table(TCP4) == {(v4("127.0.0.1"), 8080)}
+    assert parse_table(TCP6) == {
         (v4("::1"), 21012), (v4("::"), 80), (v4("127.0.0.1"), 8082)}
 
 
 def test_a_wildcard_listener_accepts_every_address() -> None:
-    listeners = Listeners(frozenset(parse_table(TCP6.splitlines())))
+    listeners = Listeners(frozenset(parse_table(TCP6)))
     assert listeners.accepts(ipaddress.ip_address("127.0.0.1"), 80)
     assert listeners.accepts(ipaddress.ip_address("::1"), 21012)
     assert not listeners.accepts(ipaddress.ip_address("127.0.0.1"), 21012)
