@@ -108,9 +108,10 @@ class LivenessProbe(Periodic):
         # registers in between is not in this round, rather than judged by a
         # table older than its socket.
         targets = [r for r in self._clients() if r.profile == "standard" and r.callback]
-        # Reading the table walks the kernel's socket hash (milliseconds even
-        # when it is nearly empty): in a thread, so the loop serves meanwhile.
-        listeners = await asyncio.to_thread(read_listeners) if targets else None
+        # Read on the loop (about 3 ms, a kernel walk of its socket hash): a
+        # worker thread for it would give the hub a thread, and glibc a malloc
+        # arena, that the soak test sees as megabytes of growth.
+        listeners = read_listeners() if targets else None
         if listeners is None:
             return []
         answers = await asyncio.gather(
